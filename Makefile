@@ -1,0 +1,33 @@
+# execlave: PGXS build.  `make && make install`, then see README.md.
+EXTENSION  = execlave
+EXTVERSION = 0.1.0
+
+MODULE_big = execlave
+OBJS = \
+	src/execlave.o \
+	src/config.o \
+	src/agent_cache.o \
+	src/agents.o \
+	src/traces.o
+
+DATA = sql/execlave--$(EXTVERSION).sql
+
+# pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
+REGRESS = setup agents kill_switch traces events roles
+REGRESS_OPTS = --inputdir=.
+
+# TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# used by scripts/test.sh
+print-regress:
+	@echo $(REGRESS)
+.PHONY: print-regress

@@ -1,0 +1,479 @@
+/*
+ * execlave 0.1.0: install script.
+ *
+ * Layout: tables and internal helpers live in schema execlave; user-facing
+ * functions (execlave_*) are created in the extension's schema (public by
+ * default) so they resolve with a default search_path.  Function bodies name
+ * only the fixed schemas execlave and pg_catalog.  SECURITY DEFINER functions
+ * pin search_path = pg_catalog, pg_temp.
+ */
+
+\echo Use "CREATE EXTENSION execlave" to load this file. \quit
+
+CREATE SCHEMA execlave;
+COMMENT ON SCHEMA execlave IS 'execlave: tables and internal functions of the AI-agent governance layer';
+
+-------------------------------------------------------------------------------
+-- Roles (cluster-wide; created when absent, never dropped by the extension)
+-------------------------------------------------------------------------------
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'execlave_reader') THEN
+        CREATE ROLE execlave_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'execlave_app') THEN
+        CREATE ROLE execlave_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'execlave_admin') THEN
+        CREATE ROLE execlave_admin NOLOGIN;
+    END IF;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA execlave TO execlave_reader, execlave_app, execlave_admin;
+
+-------------------------------------------------------------------------------
+-- Agents
+-------------------------------------------------------------------------------
+CREATE TABLE execlave.agents (
+    id              uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    key             text        COLLATE "C" NOT NULL,
+    name            text,
+    description     text,
+    status          text        NOT NULL DEFAULT 'active',
+    pause_reason    text,
+    paused_at       timestamptz,
+    paused_by       text,
+    status_changed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    status_changed_by text      NOT NULL DEFAULT CURRENT_USER,
+    tags            text[]      NOT NULL DEFAULT '{}',
+    metadata        jsonb       NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT agents_pkey PRIMARY KEY (id),
+    CONSTRAINT agents_key_key UNIQUE (key),
+    CONSTRAINT agents_key_check CHECK (
+        key ~ '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$'
+        AND key !~ '^.{8}-.{4}-.{4}-.{4}-.{12}$'),
+    CONSTRAINT agents_status_check CHECK (status IN ('active', 'paused', 'inactive', 'archived')),
+    CONSTRAINT agents_pause_check CHECK ((status = 'paused') = (paused_at IS NOT NULL)),
+    CONSTRAINT agents_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
+);
+COMMENT ON TABLE execlave.agents IS 'Governed AI agents: one row per agent, with its kill-switch status';
+COMMENT ON COLUMN execlave.agents.id IS 'Server-assigned UUID';
+COMMENT ON COLUMN execlave.agents.key IS 'Stable caller-chosen key (e.g. my-assistant): letters, digits, . _ : @ -, at most 128 bytes, never in the 8-4-4-4-12 layout of a UUID';
+COMMENT ON COLUMN execlave.agents.status IS 'active | paused | inactive | archived; paused and archived agents are refused new work';
+COMMENT ON COLUMN execlave.agents.pause_reason IS 'Why the agent was paused (NULL unless paused)';
+COMMENT ON COLUMN execlave.agents.paused_at IS 'When the agent was paused (NULL unless paused)';
+COMMENT ON COLUMN execlave.agents.paused_by IS 'Role that paused the agent (NULL unless paused)';
+COMMENT ON COLUMN execlave.agents.status_changed_at IS 'When the status last changed';
+COMMENT ON COLUMN execlave.agents.status_changed_by IS 'Role that last changed the status';
+SELECT pg_catalog.pg_extension_config_dump('execlave.agents', '');
+
+CREATE TABLE execlave.agent_status_history (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent_id    uuid        NOT NULL,
+    agent_key   text        COLLATE "C" NOT NULL,
+    old_status  text,
+    new_status  text        NOT NULL,
+    reason      text,
+    changed_by  text        NOT NULL,
+    changed_at  timestamptz NOT NULL
+);
+CREATE INDEX agent_status_history_agent_idx ON execlave.agent_status_history (agent_id, changed_at);
+COMMENT ON TABLE execlave.agent_status_history IS 'Append-only history of agent status changes (registration, pause, resume, direct updates)';
+SELECT pg_catalog.pg_extension_config_dump('execlave.agent_status_history', '');
+SELECT pg_catalog.pg_extension_config_dump('execlave.agent_status_history_id_seq', '');
+
+-------------------------------------------------------------------------------
+-- Events: what execlave raises, for LISTEN/NOTIFY and the webhook outbox
+-------------------------------------------------------------------------------
+CREATE TABLE execlave.events (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_type  text        NOT NULL,
+    agent_id    uuid,
+    data        jsonb       NOT NULL,
+    xact_id     xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT events_type_check CHECK (event_type IN
+        ('policy.violated', 'agent.paused', 'agent.resumed', 'trace.anomaly', 'cost.threshold')),
+    CONSTRAINT events_data_check CHECK (pg_catalog.jsonb_typeof(data) = 'object')
+);
+CREATE INDEX events_created_idx ON execlave.events (created_at);
+CREATE INDEX events_agent_idx ON execlave.events (agent_id, created_at);
+COMMENT ON TABLE execlave.events IS 'Append-only log of events execlave raises, written in the transaction that caused them';
+COMMENT ON COLUMN execlave.events.xact_id IS 'Transaction that wrote the event (lets a consumer tell commit order from id order)';
+SELECT pg_catalog.pg_extension_config_dump('execlave.events', '');
+SELECT pg_catalog.pg_extension_config_dump('execlave.events_id_seq', '');
+
+-- Refuse UPDATE and DELETE on append-only tables (TRUNCATE stays an owner's tool).
+CREATE FUNCTION execlave.forbid_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'table %.% is append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Rows are kept as an audit record; old rows are removed by maintenance only.';
+END
+$$;
+COMMENT ON FUNCTION execlave.forbid_change() IS 'Trigger: makes a table append-only';
+
+CREATE TRIGGER agent_status_history_append_only
+    BEFORE UPDATE OR DELETE ON execlave.agent_status_history
+    FOR EACH ROW EXECUTE FUNCTION execlave.forbid_change();
+CREATE TRIGGER events_append_only
+    BEFORE UPDATE OR DELETE ON execlave.events
+    FOR EACH ROW EXECUTE FUNCTION execlave.forbid_change();
+
+-- The single emit function every event goes through.
+CREATE FUNCTION execlave.emit_event(event_type text, agent_id uuid, data jsonb)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO execlave.events (event_type, agent_id, data)
+    VALUES (event_type, agent_id, data)
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION execlave.emit_event(text, uuid, jsonb) IS 'Append one event to execlave.events in the current transaction; the one way events are raised';
+REVOKE ALL ON FUNCTION execlave.emit_event(text, uuid, jsonb) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Agent triggers: cache invalidation, status bookkeeping, history, events
+-------------------------------------------------------------------------------
+CREATE FUNCTION execlave.agents_invalidate() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'execlave_agents_invalidate';
+COMMENT ON FUNCTION execlave.agents_invalidate() IS 'Statement trigger: invalidates every backend''s agent cache when execlave.agents changes';
+
+CREATE TRIGGER agents_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON execlave.agents
+    FOR EACH STATEMENT EXECUTE FUNCTION execlave.agents_invalidate();
+
+-- BEFORE trigger (runs as the caller, so it can record who): keeps the
+-- pause columns and the status-change stamps consistent for every write,
+-- including plain UPDATEs by a DBA.
+CREATE FUNCTION execlave.agents_before_write() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.updated_at := now();
+    IF TG_OP = 'INSERT' THEN
+        NEW.created_at := now();
+        NEW.status_changed_at := now();
+        NEW.status_changed_by := current_user;
+    ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+        NEW.status_changed_at := now();
+        NEW.status_changed_by := current_user;
+    ELSE
+        -- the stamps belong to the last status change
+        NEW.status_changed_at := OLD.status_changed_at;
+        NEW.status_changed_by := OLD.status_changed_by;
+    END IF;
+    IF NEW.status = 'paused' THEN
+        IF TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'paused' THEN
+            NEW.paused_at := now();
+            NEW.paused_by := current_user;
+        ELSE
+            NEW.paused_at := OLD.paused_at;
+            NEW.paused_by := OLD.paused_by;
+        END IF;
+    ELSE
+        NEW.paused_at := NULL;
+        NEW.paused_by := NULL;
+        NEW.pause_reason := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION execlave.agents_before_write() IS 'Trigger: stamps status changes and pause columns with the acting role';
+
+CREATE TRIGGER agents_before_write
+    BEFORE INSERT OR UPDATE ON execlave.agents
+    FOR EACH ROW EXECUTE FUNCTION execlave.agents_before_write();
+
+-- AFTER trigger: history row, event and NOTIFY for every status change.
+CREATE FUNCTION execlave.agents_after_write() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old_status text := CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END;
+    payload jsonb;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+
+    INSERT INTO execlave.agent_status_history
+        (agent_id, agent_key, old_status, new_status, reason, changed_by, changed_at)
+    VALUES (NEW.id, NEW.key, old_status, NEW.status, NEW.pause_reason,
+            NEW.status_changed_by, NEW.status_changed_at);
+
+    IF TG_OP = 'INSERT' THEN
+        RETURN NULL;
+    END IF;
+
+    payload := jsonb_build_object(
+        'agent_id', NEW.id,
+        'agent_key', NEW.key,
+        'status', NEW.status,
+        'previous_status', old_status,
+        'reason', NEW.pause_reason,
+        'changed_by', NEW.status_changed_by,
+        'changed_at', NEW.status_changed_at);
+
+    IF NEW.status = 'paused' THEN
+        PERFORM execlave.emit_event('agent.paused', NEW.id, payload);
+    ELSIF old_status = 'paused' THEN
+        PERFORM execlave.emit_event('agent.resumed', NEW.id, payload);
+    END IF;
+
+    PERFORM pg_notify('execlave_agent_status', payload::text);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave.agents_after_write() IS 'Trigger: appends status history, emits agent.paused / agent.resumed and sends NOTIFY execlave_agent_status';
+
+CREATE TRIGGER agents_after_write
+    AFTER INSERT OR UPDATE ON execlave.agents
+    FOR EACH ROW EXECUTE FUNCTION execlave.agents_after_write();
+
+-------------------------------------------------------------------------------
+-- Agent functions (C, hot path)
+-------------------------------------------------------------------------------
+CREATE FUNCTION execlave.resolve_agent(agent text) RETURNS uuid
+LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_resolve_agent';
+COMMENT ON FUNCTION execlave.resolve_agent(text) IS 'UUID of the agent named by key or UUID; raises EX002 when unknown, 22023 when malformed, 22004 on NULL';
+
+CREATE FUNCTION execlave_agent_status(agent text) RETURNS text
+LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_agent_status';
+COMMENT ON FUNCTION execlave_agent_status(text) IS 'Status of an agent (by key or UUID) from the backend-local cache; sees every committed change at the next call';
+
+CREATE FUNCTION execlave_assert_active(agent text) RETURNS void
+LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_assert_active';
+COMMENT ON FUNCTION execlave_assert_active(text) IS 'Kill-switch check: raises EX001 if the agent is paused, EX004 if archived, EX002 if unknown';
+
+-------------------------------------------------------------------------------
+-- Agent management (SQL; runs as the caller, so table privileges apply)
+-------------------------------------------------------------------------------
+CREATE FUNCTION execlave.check_not_null(value anyelement, what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', what USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION execlave.check_not_null(anyelement, text) IS 'Raise 22004 naming the argument when value is NULL';
+
+CREATE FUNCTION execlave_register_agent(
+    key text,
+    name text DEFAULT NULL,
+    description text DEFAULT NULL,
+    tags text[] DEFAULT '{}',
+    metadata jsonb DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    agent_id uuid;
+BEGIN
+    PERFORM execlave.check_not_null(key, 'key');
+    IF key = '' THEN
+        RAISE EXCEPTION 'agent key must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF octet_length(key) > 128 THEN
+        RAISE EXCEPTION 'agent key is too long (% bytes, at most 128)', octet_length(key)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF key !~ '^[A-Za-z0-9][A-Za-z0-9._:@-]*$' THEN
+        RAISE EXCEPTION 'invalid agent key "%"', key
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A key starts with a letter or digit and continues with letters, digits, ''.'', ''_'', '':'', ''@'' or ''-''.';
+    END IF;
+    IF key ~ '^.{8}-.{4}-.{4}-.{4}-.{12}$' THEN
+        RAISE EXCEPTION 'agent key "%" must not have the layout of a UUID (8-4-4-4-12)', key
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UUIDs name agents by id; choose a descriptive key.';
+    END IF;
+    IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+        RAISE EXCEPTION 'metadata must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    INSERT INTO execlave.agents (key, name, description, tags, metadata)
+    VALUES (key, name, description, coalesce(tags, '{}'), coalesce(metadata, '{}'))
+    ON CONFLICT ON CONSTRAINT agents_key_key DO NOTHING
+    RETURNING id INTO agent_id;
+
+    IF agent_id IS NULL THEN
+        SELECT a.id INTO agent_id FROM execlave.agents a WHERE a.key = execlave_register_agent.key;
+    END IF;
+    RETURN agent_id;
+END
+$$;
+COMMENT ON FUNCTION execlave_register_agent(text, text, text, text[], jsonb) IS 'Register an agent; idempotent on key (an existing agent is returned unchanged). Returns its UUID';
+
+CREATE FUNCTION execlave_pause_agent(agent text, reason text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    agent_id uuid;
+    cur_status text;
+BEGIN
+    PERFORM execlave.check_not_null(reason, 'reason');
+    IF btrim(reason) = '' THEN
+        RAISE EXCEPTION 'reason must not be empty' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Say why the agent is paused; it is shown to whoever hits the kill switch.';
+    END IF;
+    agent_id := execlave.resolve_agent(agent);
+
+    SELECT a.status INTO cur_status FROM execlave.agents a WHERE a.id = agent_id FOR UPDATE;
+    IF cur_status = 'paused' THEN
+        RETURN false;           -- already paused: the first reason and time stand
+    ELSIF cur_status = 'archived' THEN
+        RAISE EXCEPTION 'agent "%" is archived', agent USING ERRCODE = 'EX004';
+    END IF;
+
+    UPDATE execlave.agents a SET status = 'paused', pause_reason = reason WHERE a.id = agent_id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION execlave_pause_agent(text, text) IS 'Kill switch: pause an agent (by key or UUID) with a reason. Returns false, changing nothing, if it is already paused';
+
+CREATE FUNCTION execlave_resume_agent(agent text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    agent_id uuid;
+    cur_status text;
+BEGIN
+    agent_id := execlave.resolve_agent(agent);
+
+    SELECT a.status INTO cur_status FROM execlave.agents a WHERE a.id = agent_id FOR UPDATE;
+    IF cur_status <> 'paused' THEN
+        RETURN false;           -- not paused: nothing to resume
+    END IF;
+
+    UPDATE execlave.agents a SET status = 'active' WHERE a.id = agent_id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION execlave_resume_agent(text) IS 'Resume a paused agent (by key or UUID). Returns false, changing nothing, if it is not paused';
+
+-------------------------------------------------------------------------------
+-- Traces
+-------------------------------------------------------------------------------
+CREATE FUNCTION execlave.new_trace_id() RETURNS text
+LANGUAGE C VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_new_trace_id';
+COMMENT ON FUNCTION execlave.new_trace_id() IS 'A new trace id: tr_ followed by 16 random hex digits';
+
+CREATE TABLE execlave.traces (
+    trace_id          text        NOT NULL DEFAULT execlave.new_trace_id(),
+    agent_id          uuid        NOT NULL REFERENCES execlave.agents (id),
+    agent_key         text        COLLATE "C",
+    session_id        text,
+    user_id           text,
+    started_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    duration_ms       double precision,
+    status            text        NOT NULL DEFAULT 'success',
+    input             text,
+    output            text,
+    error_message     text,
+    error_type        text,
+    model             text,
+    prompt_tokens     integer,
+    completion_tokens integer,
+    total_tokens      integer,
+    cost_usd          numeric,
+    environment       text,
+    tags              text[]      NOT NULL DEFAULT '{}',
+    metadata          jsonb       NOT NULL DEFAULT '{}',
+    parent_trace_id   text,
+    span_type         text,
+    ingested_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT traces_pkey PRIMARY KEY (trace_id, started_at),
+    CONSTRAINT traces_trace_id_check CHECK (octet_length(trace_id) BETWEEN 1 AND 128),
+    CONSTRAINT traces_status_check CHECK (status IN
+        ('success', 'error', 'timeout', 'policy_blocked', 'limit_exceeded', 'flagged_for_review')),
+    CONSTRAINT traces_duration_check CHECK (duration_ms >= 0),
+    CONSTRAINT traces_tokens_check CHECK (prompt_tokens >= 0 AND completion_tokens >= 0 AND total_tokens >= 0),
+    CONSTRAINT traces_cost_check CHECK (cost_usd >= 0 AND cost_usd <> 'NaN'),
+    CONSTRAINT traces_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
+);
+CREATE INDEX traces_agent_time_idx ON execlave.traces (agent_id, started_at);
+COMMENT ON TABLE execlave.traces IS 'Traces of agent calls. Every insert passes the ingestion trigger: agent resolution and the kill switch';
+COMMENT ON COLUMN execlave.traces.agent_id IS 'Agent UUID; filled in from agent_key when omitted';
+COMMENT ON COLUMN execlave.traces.agent_key IS 'Agent key (a UUID is accepted too); filled in with the canonical key';
+COMMENT ON COLUMN execlave.traces.started_at IS 'When the traced call happened (the product''s timestamp)';
+COMMENT ON COLUMN execlave.traces.cost_usd IS 'Cost of the call in US dollars';
+SELECT pg_catalog.pg_extension_config_dump('execlave.traces', '');
+
+CREATE FUNCTION execlave.traces_before_insert() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'execlave_traces_before_insert';
+COMMENT ON FUNCTION execlave.traces_before_insert() IS 'Trigger: the trace ingestion entry point (agent resolution, kill switch)';
+
+CREATE TRIGGER traces_ingest
+    BEFORE INSERT ON execlave.traces
+    FOR EACH ROW EXECUTE FUNCTION execlave.traces_before_insert();
+
+CREATE FUNCTION execlave_submit_trace(agent text, trace jsonb DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['trace_id', 'session_id', 'user_id', 'started_at',
+        'duration_ms', 'status', 'input', 'output', 'error_message', 'error_type', 'model',
+        'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd', 'environment',
+        'tags', 'metadata', 'parent_trace_id', 'span_type'];
+    unknown text[];
+    r execlave.traces;
+    new_id text;
+BEGIN
+    PERFORM execlave.check_not_null(agent, 'agent');
+    PERFORM execlave.check_not_null(trace, 'trace');
+    IF jsonb_typeof(trace) <> 'object' THEN
+        RAISE EXCEPTION 'trace must be a JSON object, not %', jsonb_typeof(trace)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(k ORDER BY k) INTO unknown
+    FROM jsonb_object_keys(trace) AS k WHERE k <> ALL (allowed);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown trace field(s): %', array_to_string(unknown, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid fields: ' || array_to_string(allowed, ', ') || '.';
+    END IF;
+
+    r := jsonb_populate_record(NULL::execlave.traces, trace);
+    INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at,
+        duration_ms, status, input, output, error_message, error_type, model,
+        prompt_tokens, completion_tokens, total_tokens, cost_usd, environment, tags,
+        metadata, parent_trace_id, span_type)
+    VALUES (coalesce(r.trace_id, execlave.new_trace_id()), agent, r.session_id, r.user_id,
+        coalesce(r.started_at, now()), r.duration_ms, coalesce(r.status, 'success'), r.input,
+        r.output, r.error_message, r.error_type, r.model, r.prompt_tokens, r.completion_tokens,
+        r.total_tokens, r.cost_usd, r.environment, coalesce(r.tags, '{}'),
+        coalesce(r.metadata, '{}'), r.parent_trace_id, r.span_type)
+    RETURNING trace_id INTO new_id;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION execlave_submit_trace(text, jsonb) IS 'Submit one trace for an agent (key or UUID) from a JSON object of trace fields; returns the trace id. Same path as INSERT INTO execlave.traces';
+
+-------------------------------------------------------------------------------
+-- Privileges
+-------------------------------------------------------------------------------
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA execlave FROM PUBLIC;
+
+GRANT SELECT ON execlave.agents, execlave.agent_status_history, execlave.events, execlave.traces
+    TO execlave_reader, execlave_app, execlave_admin;
+GRANT INSERT, UPDATE (name, description, status, pause_reason, tags, metadata) ON execlave.agents
+    TO execlave_admin;
+GRANT INSERT ON execlave.traces TO execlave_app, execlave_admin;
+
+GRANT EXECUTE ON FUNCTION execlave.resolve_agent(text), execlave.check_not_null(anyelement, text),
+    execlave.new_trace_id(), execlave.traces_before_insert()
+    TO execlave_reader, execlave_app, execlave_admin;
+
+REVOKE ALL ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),
+    execlave_register_agent(text, text, text, text[], jsonb), execlave_pause_agent(text, text),
+    execlave_resume_agent(text), execlave_submit_trace(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION execlave_agent_status(text), execlave_assert_active(text)
+    TO execlave_reader, execlave_app, execlave_admin;
+GRANT EXECUTE ON FUNCTION execlave_submit_trace(text, jsonb) TO execlave_app, execlave_admin;
+GRANT EXECUTE ON FUNCTION execlave_register_agent(text, text, text, text[], jsonb),
+    execlave_pause_agent(text, text), execlave_resume_agent(text) TO execlave_admin;

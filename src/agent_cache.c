@@ -1,0 +1,453 @@
+/*
+ * agent_cache.c
+ *		Backend-local cache of agents, invalidated through the relcache.
+ *
+ * The kill switch is checked on every trace insert and every status call, so
+ * the check must not run a query.  Each backend keeps the agents it has been
+ * asked about in two hash tables (by id and by key).  Entries are loaded on
+ * demand with a direct index scan under the latest snapshot.
+ *
+ * Invalidation: a statement trigger on execlave.agents calls
+ * CacheInvalidateRelcache() (agents.c), so every change committed to the
+ * table queues a relcache invalidation for it.  Our relcache callback empties
+ * the whole cache when it sees that relation (or a full reset).  Callers run
+ * execlave_agent_cache_sync() (AcceptInvalidationMessages) before a check, so
+ * a change committed by another session is seen at this session's next check
+ * even inside a long transaction.  Own uncommitted changes are seen after the
+ * next command boundary (local invalidations are processed at
+ * CommandCounterIncrement and undone at abort).  Invalidations are WAL-logged
+ * with the commit record, so hot standbys behave the same.
+ *
+ * Lifetime rule: a pointer returned by a lookup is valid until the next
+ * invalidation is processed (any lock acquisition may do that); copy what you
+ * need first.  A generation counter detects an invalidation that arrives while
+ * an entry is being loaded, in which case the load is retried.
+ */
+#include "execlave.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation_d.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* Key-table entry: maps an agent key to its entry in the id table. */
+typedef struct AgentKeyEntry
+{
+	char		key[EXECLAVE_MAX_KEY_LEN + 1];
+	ExeclaveAgent *agent;
+} AgentKeyEntry;
+
+/* Where execlave.agents and its indexes live; resolved lazily. */
+typedef struct AgentsRelInfo
+{
+	Oid			relid;
+	Oid			pkey_index;
+	Oid			key_index;
+	AttrNumber	att_id;
+	AttrNumber	att_key;
+	AttrNumber	att_status;
+	AttrNumber	att_paused_at;
+	AttrNumber	att_pause_reason;
+	AttrNumber	att_paused_by;
+} AgentsRelInfo;
+
+static MemoryContext cache_ctx = NULL;
+static HTAB *agents_by_id = NULL;
+static HTAB *agents_by_key = NULL;
+static AgentsRelInfo relinfo;
+
+/* Bumped by every flush; lets a loader notice a flush during its scan. */
+static uint64 cache_generation = 0;
+
+/* Forget every cached agent (and the relation OIDs on a full reset). */
+static void
+agent_cache_flush(bool forget_oids)
+{
+	if (cache_ctx != NULL)
+		MemoryContextReset(cache_ctx);
+	agents_by_id = NULL;
+	agents_by_key = NULL;
+	if (forget_oids)
+		memset(&relinfo, 0, sizeof(relinfo));
+	cache_generation++;
+}
+
+/* Relcache callback: flush when execlave.agents (or everything) is invalidated. */
+static void
+agent_cache_relcache_cb(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || (OidIsValid(relinfo.relid) && relid == relinfo.relid))
+		agent_cache_flush(true);
+}
+
+/* Register the invalidation callback; called once per process from _PG_init. */
+void
+execlave_agent_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(agent_cache_relcache_cb, (Datum) 0);
+}
+
+/* Process pending invalidation messages so committed changes are seen now. */
+void
+execlave_agent_cache_sync(void)
+{
+	AcceptInvalidationMessages();
+}
+
+/* Look up a column's number, failing clearly if the schema is not as expected. */
+static AttrNumber
+required_attnum(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("execlave.agents has no column \"%s\"", name),
+				 errhint("Reinstall or update the execlave extension.")));
+	return attnum;
+}
+
+/* Look up a relation of the execlave schema by name. */
+static Oid
+required_relid(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s.%s\" does not exist", EXECLAVE_SCHEMA, name),
+				 errhint("Run CREATE EXTENSION execlave in this database.")));
+	return relid;
+}
+
+/* Resolve the OIDs and column numbers of execlave.agents if not known yet. */
+static void
+ensure_relinfo(void)
+{
+	Oid			nsp;
+	AgentsRelInfo info;
+
+	if (OidIsValid(relinfo.relid))
+		return;
+
+	nsp = get_namespace_oid(EXECLAVE_SCHEMA, true);
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema \"%s\" does not exist", EXECLAVE_SCHEMA),
+				 errhint("Run CREATE EXTENSION execlave in this database.")));
+
+	info.relid = required_relid(nsp, "agents");
+	info.pkey_index = required_relid(nsp, "agents_pkey");
+	info.key_index = required_relid(nsp, "agents_key_key");
+	info.att_id = required_attnum(info.relid, "id");
+	info.att_key = required_attnum(info.relid, "key");
+	info.att_status = required_attnum(info.relid, "status");
+	info.att_paused_at = required_attnum(info.relid, "paused_at");
+	info.att_pause_reason = required_attnum(info.relid, "pause_reason");
+	info.att_paused_by = required_attnum(info.relid, "paused_by");
+	relinfo = info;
+}
+
+/* Create the hash tables if a flush removed them. */
+static void
+ensure_tables(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_ctx == NULL)
+		cache_ctx = AllocSetContextCreate(CacheMemoryContext,
+										  "execlave agent cache",
+										  ALLOCSET_DEFAULT_SIZES);
+	if (agents_by_id != NULL)
+		return;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(ExeclaveAgent);
+	ctl.hcxt = cache_ctx;
+	agents_by_id = hash_create("execlave agents by id", 256, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = EXECLAVE_MAX_KEY_LEN + 1;
+	ctl.entrysize = sizeof(AgentKeyEntry);
+	ctl.hcxt = cache_ctx;
+	agents_by_key = hash_create("execlave agents by key", 256, &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* Map the status column's text to the enum. */
+static ExeclaveAgentStatus
+parse_status(const char *s)
+{
+	if (strcmp(s, "active") == 0)
+		return AGENT_ACTIVE;
+	if (strcmp(s, "paused") == 0)
+		return AGENT_PAUSED;
+	if (strcmp(s, "inactive") == 0)
+		return AGENT_INACTIVE;
+	if (strcmp(s, "archived") == 0)
+		return AGENT_ARCHIVED;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("unexpected agent status \"%s\"", s)));
+	return AGENT_ACTIVE;		/* keep compiler quiet */
+}
+
+/* Copy a nullable text column into the cache context. */
+static char *
+cache_text(Datum *values, bool *nulls, AttrNumber att)
+{
+	if (nulls[att - 1])
+		return NULL;
+	return MemoryContextStrdup(cache_ctx, TextDatumGetCString(values[att - 1]));
+}
+
+/*
+ * Load one agent with an index scan under the latest snapshot and add it to
+ * the cache.  by_id selects the index; returns NULL when no row matches.
+ */
+static const ExeclaveAgent *
+load_agent(bool by_id, const pg_uuid_t *id, const char *key)
+{
+	for (;;)
+	{
+		uint64		gen;
+		Relation	rel;
+		Snapshot	snap;
+		SysScanDesc scan;
+		ScanKeyData skey;
+		HeapTuple	tup;
+		ExeclaveAgent *agent = NULL;
+
+		ensure_relinfo();
+		rel = table_open(relinfo.relid, AccessShareLock);
+		/* table_open may have processed invalidations: re-check */
+		if (!OidIsValid(relinfo.relid))
+		{
+			table_close(rel, AccessShareLock);
+			continue;
+		}
+		gen = cache_generation;
+
+		/* heap attribute numbers: systable_beginscan maps them to the index */
+		if (by_id)
+			ScanKeyInit(&skey, relinfo.att_id, BTEqualStrategyNumber, F_UUID_EQ,
+						UUIDPGetDatum(id));
+		else
+		{
+			ScanKeyInit(&skey, relinfo.att_key, BTEqualStrategyNumber, F_TEXTEQ,
+						CStringGetTextDatum(key));
+			skey.sk_collation = C_COLLATION_OID;
+		}
+
+		snap = RegisterSnapshot(IsInParallelMode() ? GetTransactionSnapshot()
+								: GetLatestSnapshot());
+		scan = systable_beginscan(rel, by_id ? relinfo.pkey_index : relinfo.key_index,
+								  true, snap, 1, &skey);
+		tup = systable_getnext(scan);
+		if (HeapTupleIsValid(tup) && gen == cache_generation)
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+			Datum	   *values = palloc(desc->natts * sizeof(Datum));
+			bool	   *nulls = palloc(desc->natts * sizeof(bool));
+			pg_uuid_t  *tid;
+			char	   *tkey;
+			char	   *status;
+			bool		found;
+			AgentKeyEntry *kent;
+
+			heap_deform_tuple(tup, desc, values, nulls);
+			tid = DatumGetUUIDP(values[relinfo.att_id - 1]);
+			tkey = TextDatumGetCString(values[relinfo.att_key - 1]);
+			status = TextDatumGetCString(values[relinfo.att_status - 1]);
+
+			ensure_tables();
+			if (hash_get_num_entries(agents_by_id) >= execlave_agent_cache_size)
+			{
+				agent_cache_flush(false);
+				ensure_tables();
+				gen = cache_generation;
+			}
+
+			agent = hash_search(agents_by_id, tid, HASH_ENTER, &found);
+			strlcpy(agent->key, tkey, sizeof(agent->key));
+			agent->status = parse_status(status);
+			agent->paused_at = nulls[relinfo.att_paused_at - 1] ? 0 :
+				DatumGetTimestampTz(values[relinfo.att_paused_at - 1]);
+			agent->pause_reason = cache_text(values, nulls, relinfo.att_pause_reason);
+			agent->paused_by = cache_text(values, nulls, relinfo.att_paused_by);
+
+			kent = hash_search(agents_by_key, agent->key, HASH_ENTER, &found);
+			kent->agent = agent;
+		}
+		systable_endscan(scan);
+		UnregisterSnapshot(snap);
+		table_close(rel, AccessShareLock);
+
+		/* an invalidation arrived while loading: the entry may be stale */
+		if (gen != cache_generation)
+			continue;
+		return agent;
+	}
+}
+
+/* Find an agent by id: cache first, then the table.  NULL if there is none. */
+const ExeclaveAgent *
+execlave_agent_lookup_id(const pg_uuid_t *id)
+{
+	if (agents_by_id != NULL)
+	{
+		ExeclaveAgent *agent = hash_search(agents_by_id, id, HASH_FIND, NULL);
+
+		if (agent != NULL)
+			return agent;
+	}
+	return load_agent(true, id, NULL);
+}
+
+/* Find an agent by key: cache first, then the table.  NULL if there is none. */
+const ExeclaveAgent *
+execlave_agent_lookup_key(const char *key)
+{
+	if (agents_by_key != NULL)
+	{
+		AgentKeyEntry *kent = hash_search(agents_by_key, key, HASH_FIND, NULL);
+
+		if (kent != NULL)
+			return kent->agent;
+	}
+	return load_agent(false, NULL, key);
+}
+
+/* Value of one hex digit, or -1. */
+static inline int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Parse the canonical 8-4-4-4-12 UUID form without raising errors.
+ * Returns false for anything else; such text is treated as an agent key.
+ */
+bool
+execlave_parse_uuid(const char *str, pg_uuid_t *out)
+{
+	int			n = 0;
+
+	for (int pos = 0; pos < 36; pos += 2)
+	{
+		int			hi,
+					lo;
+
+		if (pos == 8 || pos == 13 || pos == 18 || pos == 23)
+		{
+			if (str[pos] != '-')
+				return false;
+			pos++;
+		}
+		hi = hexval(str[pos]);
+		lo = hi < 0 ? -1 : hexval(str[pos + 1]);
+		if (lo < 0)
+			return false;
+		out->data[n++] = (unsigned char) ((hi << 4) | lo);
+	}
+	return str[36] == '\0';
+}
+
+/*
+ * Does this text have the 8-4-4-4-12 layout of a UUID (whatever the digits)?
+ * Keys may not, so such a reference is an id, well-formed or not.
+ */
+bool
+execlave_uuid_layout(const char *s, size_t len)
+{
+	return len == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
+}
+
+/* Is this a well-formed agent key?  Letters, digits, then . _ : @ - */
+static bool
+valid_key(const char *s, size_t len)
+{
+	if (len == 0 || len > EXECLAVE_MAX_KEY_LEN)
+		return false;
+	if (!isalnum((unsigned char) s[0]))
+		return false;
+	for (size_t i = 1; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (!(isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Resolve an agent reference (its UUID in canonical form, or its key).
+ * Raises 22023 for malformed references, EX002 for unknown agents unless
+ * missing_ok, in which case NULL is returned.
+ */
+const ExeclaveAgent *
+execlave_agent_resolve(const char *ref, bool missing_ok)
+{
+	size_t		len = strlen(ref);
+	pg_uuid_t	id;
+	const ExeclaveAgent *agent;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("agent reference must not be empty"),
+				 errhint("Pass the agent's key or its UUID.")));
+	if (len > EXECLAVE_MAX_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("agent reference is too long (%zu bytes, at most %d)",
+						len, EXECLAVE_MAX_KEY_LEN)));
+
+	if (execlave_parse_uuid(ref, &id))
+		agent = execlave_agent_lookup_id(&id);
+	else if (execlave_uuid_layout(ref, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid agent UUID \"%s\"", ref),
+				 errdetail("A UUID has 32 hexadecimal digits in groups of 8-4-4-4-12.")));
+	else if (valid_key(ref, len))
+		agent = execlave_agent_lookup_key(ref);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid agent reference \"%s\"", ref),
+				 errdetail("An agent is named by its UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) or by its key: letters and digits, then letters, digits, '.', '_', ':', '@' or '-', at most %d bytes.",
+						   EXECLAVE_MAX_KEY_LEN)));
+
+	if (agent == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXECLAVE_UNKNOWN_AGENT),
+				 errmsg("agent \"%s\" does not exist", ref),
+				 errhint("Register it with execlave_register_agent().")));
+	return agent;
+}

@@ -1,0 +1,80 @@
+/*
+ * execlave.h
+ *		Declarations shared between execlave's modules.
+ *
+ * Each module (config, agent_cache, agents, traces) exposes an init function
+ * called once from _PG_init() and a small C API used by the other modules.
+ * Exported symbols are prefixed execlave_; static helpers are not.
+ */
+#ifndef EXECLAVE_H
+#define EXECLAVE_H
+
+#include "compat.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "utils/uuid.h"
+
+/* Name of the schema that holds execlave's tables and internal functions. */
+#define EXECLAVE_SCHEMA			"execlave"
+
+/* Longest agent key accepted, in bytes. */
+#define EXECLAVE_MAX_KEY_LEN	128
+
+/*
+ * execlave's own SQLSTATEs (class EX).  Keep README.md's table in step.
+ */
+#define ERRCODE_EXECLAVE_AGENT_PAUSED		MAKE_SQLSTATE('E','X','0','0','1')
+#define ERRCODE_EXECLAVE_UNKNOWN_AGENT		MAKE_SQLSTATE('E','X','0','0','2')
+#define ERRCODE_EXECLAVE_AGENT_ARCHIVED		MAKE_SQLSTATE('E','X','0','0','4')
+
+/* Agent statuses, in the order of the SQL CHECK constraint. */
+typedef enum ExeclaveAgentStatus
+{
+	AGENT_ACTIVE = 0,
+	AGENT_PAUSED,
+	AGENT_INACTIVE,
+	AGENT_ARCHIVED
+} ExeclaveAgentStatus;
+
+/*
+ * One agent as the backend-local cache holds it.  Strings live in the
+ * cache's memory context: valid until the next invalidation is processed,
+ * so callers copy what they need before running anything that can accept
+ * invalidation messages.
+ */
+typedef struct ExeclaveAgent
+{
+	pg_uuid_t	id;				/* hash key of the id table */
+	char		key[EXECLAVE_MAX_KEY_LEN + 1];
+	ExeclaveAgentStatus status;
+	TimestampTz paused_at;		/* 0 when not paused */
+	char	   *pause_reason;	/* NULL when not paused */
+	char	   *paused_by;		/* NULL when not paused */
+} ExeclaveAgent;
+
+/* config.c */
+extern int	execlave_agent_cache_size;
+extern void execlave_config_init(void);
+extern bool execlave_preloaded(void);
+extern void execlave_require_preload(const char *feature);
+
+/* agent_cache.c */
+extern void execlave_agent_cache_init(void);
+extern const ExeclaveAgent *execlave_agent_lookup_id(const pg_uuid_t *id);
+extern const ExeclaveAgent *execlave_agent_lookup_key(const char *key);
+extern const ExeclaveAgent *execlave_agent_resolve(const char *ref, bool missing_ok);
+extern bool execlave_parse_uuid(const char *str, pg_uuid_t *out);
+extern bool execlave_uuid_layout(const char *s, size_t len);
+extern void execlave_agent_cache_sync(void);
+
+/* agents.c */
+extern const char *execlave_agent_status_name(ExeclaveAgentStatus status);
+extern void execlave_check_agent_usable(const ExeclaveAgent *agent);
+extern const ExeclaveAgent *execlave_agent_from_arg(FunctionCallInfo fcinfo, int argno,
+													const char *argname);
+
+/* traces.c */
+extern void execlave_traces_init(void);
+
+#endif							/* EXECLAVE_H */
