@@ -1,0 +1,98 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/local.sh and scripts/test.sh: dependencies,
+# build and install, and running commands as the cluster owner.
+
+PG_MAJOR=15
+PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=$PGBIN/pg_config
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PG_CONFIG
+
+# Debian packages execlave needs to build, run and test.
+DEPS=(make gcc libc6-dev
+      postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
+      postgresql-$PG_MAJOR-pgtap libcurl4-openssl-dev libipc-run-perl perl)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install whatever of DEPS is missing (apt-get; needs root only if something is missing).
+ensure_deps() {
+    local missing=() p
+    for p in "${DEPS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them with apt-get"
+    log "installing ${missing[*]}"
+    # the postgresql package must not start its own cluster on 5432
+    mkdir -p /etc/postgresql-common
+    [ -f /etc/postgresql-common/createcluster.conf ] ||
+        echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Build with warnings as configured in the Makefile, then install into PostgreSQL.
+build_install() {
+    log "building execlave"
+    make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+    if [ -w "$($PG_CONFIG --pkglibdir)" ]; then
+        make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+    else
+        sudo make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+    fi
+}
+
+# The OS user that owns clusters: postgres when we are root, else ourselves.
+pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+# Run a shell command line as the cluster owner, keeping the environment we pass in.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        su postgres -s /bin/bash -c "$*"
+    else
+        bash -c "$*"
+    fi
+}
+
+# Write postgresql.conf settings for a local execlave cluster.
+# usage: configure_cluster DATADIR SOCKDIR PORT
+configure_cluster() {
+    cat >> "$1/postgresql.conf" <<CONF
+
+# --- execlave local cluster ---
+port = $3
+unix_socket_directories = '$2'
+listen_addresses = 'localhost'
+shared_preload_libraries = 'pg_cron,execlave'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+max_worker_processes = 16
+CONF
+}
+
+# Start a cluster, creating it first if needed.  usage: start_cluster DATADIR SOCKDIR PORT LOGFILE
+start_cluster() {
+    local data=$1 sock=$2 port=$3 logfile=$4 owner
+    owner=$(pg_user)
+    mkdir -p "$data" "$sock" "$(dirname "$logfile")"
+    chown "$owner" "$data" "$sock" "$(dirname "$logfile")"
+    chmod 700 "$data"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        log "initdb $data"
+        as_pg "$PGBIN/initdb -D '$data' -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null"
+        configure_cluster "$data" "$sock" "$port"
+    fi
+    as_pg "$PGBIN/pg_ctl -D '$data' -l '$logfile' -w -t 60 start >/dev/null" ||
+        { tail -20 "$logfile" >&2; die "server did not start (log: $logfile)"; }
+}
+
+# Stop a cluster if it runs.  usage: stop_cluster DATADIR
+stop_cluster() {
+    [ -f "$1/postmaster.pid" ] || return 0
+    as_pg "$PGBIN/pg_ctl -D '$1' -m fast -w stop >/dev/null" || true
+}

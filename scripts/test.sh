@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Command 2: the whole test suite on throwaway clusters.
+#   bash scripts/test.sh             pg_regress tests, then TAP tests
+#   bash scripts/test.sh regress     only pg_regress
+#   bash scripts/test.sh tap [t/x.pl ...]  only TAP (optionally some files)
+# Installs what is missing, builds and installs execlave, copies the tree to a
+# scratch directory owned by the cluster user (initdb refuses root), runs the
+# tests there and ends with the line "N passed, N failed".
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+what=${1:-all}
+shift || true
+
+ensure_deps || exit 1
+build_install || exit 1
+
+WORK=$(mktemp -d /tmp/execlave-test.XXXXXX)
+(cd "$REPO" && tar --exclude=.git --exclude='*.o' --exclude='*.so' --exclude=tmp_check --exclude=results -cf - .) |
+    tar -xf - -C "$WORK"
+chown -R "$(pg_user)" "$WORK"
+chmod 755 "$WORK"
+OUT=$WORK/out
+mkdir -p "$OUT"
+
+passed=0
+failed=0
+
+run_regress() {
+    local data=$WORK/regress-data sock=$WORK/regress-sock port
+    port=$(( 55000 + RANDOM % 5000 ))
+    log "pg_regress on a throwaway cluster (port $port)"
+    start_cluster "$data" "$sock" "$port" "$WORK/regress.log" || return 1
+    as_pg "cd '$WORK' && PGHOST='$sock' PGPORT=$port PGUSER=postgres make -s installcheck PG_CONFIG='$PG_CONFIG' TAP_TESTS=" \
+        > "$OUT/regress.txt" 2>&1
+    stop_cluster "$data"
+    cat "$OUT/regress.txt"
+    local ok bad
+    ok=$(grep -cE '\.\.\. ok' "$OUT/regress.txt")
+    bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$OUT/regress.txt")
+    if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi   # pg_regress did not run
+    [ -f "$WORK/regression.diffs" ] && [ "$bad" -gt 0 ] && cat "$WORK/regression.diffs"
+    passed=$((passed + ok)); failed=$((failed + bad))
+}
+
+run_tap() {
+    local tests="${*:-test/t/*.pl}" rc ok bad
+    log "TAP tests: $tests"
+    as_pg "cd '$WORK' && unset PGHOST PGPORT PGUSER PGDATABASE; make -s installcheck PG_CONFIG='$PG_CONFIG' REGRESS= PROVE_FLAGS='-v' PROVE_TESTS='$tests'" \
+        > "$OUT/tap.txt" 2>&1
+    rc=$?
+    cat "$OUT/tap.txt"
+    ok=$(grep -cE '^ok [0-9]+' "$OUT/tap.txt")
+    bad=$(grep -cE '^not ok [0-9]+' "$OUT/tap.txt")
+    # a script that died between assertions counts as one failure
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+    if [ "$bad" -gt 0 ]; then
+        for f in "$WORK"/tmp_check/log/*.log; do
+            [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 30 "$f"; }
+        done
+    fi
+    passed=$((passed + ok)); failed=$((failed + bad))
+}
+
+case "$what" in
+    all) run_regress; run_tap ;;
+    regress) run_regress ;;
+    tap) run_tap "$@" ;;
+    *) die "usage: $0 [all|regress|tap [files]]" ;;
+esac
+
+if [ "$failed" -eq 0 ] && [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else log "test files kept in $WORK"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
