@@ -238,18 +238,20 @@ CREATE TRIGGER agents_after_write
     FOR EACH ROW EXECUTE FUNCTION execlave.agents_after_write();
 
 -------------------------------------------------------------------------------
--- Agent functions (C, hot path)
+-- Agent functions (C, hot path).  The checks are VOLATILE: they answer from
+-- the latest committed state, not the statement's snapshot, and must never be
+-- optimised away when their result is unused.
 -------------------------------------------------------------------------------
 CREATE FUNCTION execlave.resolve_agent(agent text) RETURNS uuid
 LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_resolve_agent';
 COMMENT ON FUNCTION execlave.resolve_agent(text) IS 'UUID of the agent named by key or UUID; raises EX002 when unknown, 22023 when malformed, 22004 on NULL';
 
 CREATE FUNCTION execlave_agent_status(agent text) RETURNS text
-LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_agent_status';
+LANGUAGE C VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_agent_status';
 COMMENT ON FUNCTION execlave_agent_status(text) IS 'Status of an agent (by key or UUID) from the backend-local cache; sees every committed change at the next call';
 
 CREATE FUNCTION execlave_assert_active(agent text) RETURNS void
-LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_assert_active';
+LANGUAGE C VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'execlave_assert_active';
 COMMENT ON FUNCTION execlave_assert_active(text) IS 'Kill-switch check: raises EX001 if the agent is paused, EX004 if archived, EX002 if unknown';
 
 -------------------------------------------------------------------------------
@@ -324,7 +326,7 @@ BEGIN
     END IF;
     agent_id := execlave.resolve_agent(agent);
 
-    SELECT a.status INTO cur_status FROM execlave.agents a WHERE a.id = agent_id FOR UPDATE;
+    SELECT a.status INTO cur_status FROM execlave.agents a WHERE a.id = agent_id FOR NO KEY UPDATE;
     IF cur_status = 'paused' THEN
         RETURN false;           -- already paused: the first reason and time stand
     ELSIF cur_status = 'archived' THEN
@@ -345,7 +347,7 @@ DECLARE
 BEGIN
     agent_id := execlave.resolve_agent(agent);
 
-    SELECT a.status INTO cur_status FROM execlave.agents a WHERE a.id = agent_id FOR UPDATE;
+    SELECT a.status INTO cur_status FROM execlave.agents a WHERE a.id = agent_id FOR NO KEY UPDATE;
     IF cur_status <> 'paused' THEN
         RETURN false;           -- not paused: nothing to resume
     END IF;
