@@ -25,10 +25,6 @@ ensure_deps() {
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them with apt-get"
     log "installing ${missing[*]}"
-    # the postgresql package must not start its own cluster on 5432
-    mkdir -p /etc/postgresql-common
-    [ -f /etc/postgresql-common/createcluster.conf ] ||
-        echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
