@@ -8,6 +8,7 @@ OBJS = \
 	src/config.o \
 	src/agent_cache.o \
 	src/agents.o \
+	src/scan.o \
 	src/traces.o
 
 DATA = sql/execlave--$(EXTVERSION).sql
@@ -26,6 +27,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS does not track header dependencies
+$(OBJS): src/execlave.h src/compat.h
 
 # used by scripts/test.sh
 print-regress:

@@ -62,3 +62,9 @@ UPDATE execlave.agents SET description = 'renamed' WHERE key = 'agent-a';
 SELECT count(*) AS history_rows_after_non_status_update
 FROM execlave.agent_status_history WHERE agent_key = 'agent-a';
 UPDATE execlave.agents SET status = 'active' WHERE key = 'agent-a';
+
+-- An agent looked up before it existed is found once registered (misses are cached, then invalidated)
+SELECT expect_error($$SELECT execlave_agent_status('late-agent')$$);
+SELECT expect_error($$SELECT execlave_agent_status('late-agent')$$);
+SELECT execlave_register_agent('late-agent') IS NOT NULL AS registered;
+SELECT execlave_agent_status('late-agent');

@@ -5,7 +5,8 @@
  * The kill switch is checked on every trace insert and every status call, so
  * the check must not run a query.  Each backend keeps the agents it has been
  * asked about in two hash tables (by id and by key).  Entries are loaded on
- * demand with a direct index scan under the latest snapshot.
+ * demand with a direct index scan under the latest snapshot (scan.c); a
+ * miss is cached too, so unknown agents cost no query either.
  *
  * Invalidation: a statement trigger on execlave.agents calls
  * CacheInvalidateRelcache() (agents.c), so every change committed to the
@@ -25,22 +26,14 @@
  */
 #include "execlave.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/relation.h"
-#include "access/table.h"
-#include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
-#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 /* Key-table entry: maps an agent key to its entry in the id table. */
 typedef struct AgentKeyEntry
@@ -106,60 +99,23 @@ execlave_agent_cache_sync(void)
 	AcceptInvalidationMessages();
 }
 
-/* Look up a column's number, failing clearly if the schema is not as expected. */
-static AttrNumber
-required_attnum(Oid relid, const char *name)
-{
-	AttrNumber	attnum = get_attnum(relid, name);
-
-	if (attnum == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("execlave.agents has no column \"%s\"", name),
-				 errhint("Reinstall or update the execlave extension.")));
-	return attnum;
-}
-
-/* Look up a relation of the execlave schema by name. */
-static Oid
-required_relid(Oid nsp, const char *name)
-{
-	Oid			relid = get_relname_relid(name, nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s.%s\" does not exist", EXECLAVE_SCHEMA, name),
-				 errhint("Run CREATE EXTENSION execlave in this database.")));
-	return relid;
-}
-
 /* Resolve the OIDs and column numbers of execlave.agents if not known yet. */
 static void
 ensure_relinfo(void)
 {
-	Oid			nsp;
 	AgentsRelInfo info;
 
 	if (OidIsValid(relinfo.relid))
 		return;
-
-	nsp = get_namespace_oid(EXECLAVE_SCHEMA, true);
-	if (!OidIsValid(nsp))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("schema \"%s\" does not exist", EXECLAVE_SCHEMA),
-				 errhint("Run CREATE EXTENSION execlave in this database.")));
-
-	info.relid = required_relid(nsp, "agents");
-	info.pkey_index = required_relid(nsp, "agents_pkey");
-	info.key_index = required_relid(nsp, "agents_key_key");
-	info.att_id = required_attnum(info.relid, "id");
-	info.att_key = required_attnum(info.relid, "key");
-	info.att_status = required_attnum(info.relid, "status");
-	info.att_paused_at = required_attnum(info.relid, "paused_at");
-	info.att_pause_reason = required_attnum(info.relid, "pause_reason");
-	info.att_paused_by = required_attnum(info.relid, "paused_by");
+	info.relid = execlave_relid("agents");
+	info.pkey_index = execlave_relid("agents_pkey");
+	info.key_index = execlave_relid("agents_key_key");
+	info.att_id = execlave_attnum(info.relid, "id");
+	info.att_key = execlave_attnum(info.relid, "key");
+	info.att_status = execlave_attnum(info.relid, "status");
+	info.att_paused_at = execlave_attnum(info.relid, "paused_at");
+	info.att_pause_reason = execlave_attnum(info.relid, "pause_reason");
+	info.att_paused_by = execlave_attnum(info.relid, "paused_by");
 	relinfo = info;
 }
 
@@ -209,44 +165,117 @@ parse_status(const char *s)
 	return AGENT_ACTIVE;		/* keep compiler quiet */
 }
 
-/* Copy a nullable text column into the cache context. */
-static char *
-cache_text(Datum *values, bool *nulls, AttrNumber att)
+/* What a scan of execlave.agents found, in the caller's memory context. */
+typedef struct AgentRow
 {
-	if (nulls[att - 1])
-		return NULL;
-	return MemoryContextStrdup(cache_ctx, TextDatumGetCString(values[att - 1]));
+	bool		found;
+	pg_uuid_t	id;
+	char	   *key;
+	ExeclaveAgentStatus status;
+	TimestampTz paused_at;
+	char	   *pause_reason;
+	char	   *paused_by;
+} AgentRow;
+
+/* Nullable text column as a C string, or NULL. */
+static char *
+text_or_null(Datum *values, bool *nulls, AttrNumber att)
+{
+	return nulls[att - 1] ? NULL : TextDatumGetCString(values[att - 1]);
+}
+
+/* execlave_index_scan callback: copy the agent row out of the tuple. */
+static void
+read_agent_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	AgentRow   *row = (AgentRow *) arg;
+	Datum	   *values = palloc(desc->natts * sizeof(Datum));
+	bool	   *nulls = palloc(desc->natts * sizeof(bool));
+	char	   *status;
+
+	heap_deform_tuple(tup, desc, values, nulls);
+	row->found = true;
+	memcpy(&row->id, DatumGetUUIDP(values[relinfo.att_id - 1]), sizeof(pg_uuid_t));
+	row->key = TextDatumGetCString(values[relinfo.att_key - 1]);
+	status = TextDatumGetCString(values[relinfo.att_status - 1]);
+	row->status = parse_status(status);
+	row->paused_at = nulls[relinfo.att_paused_at - 1] ? 0 :
+		DatumGetTimestampTz(values[relinfo.att_paused_at - 1]);
+	row->pause_reason = text_or_null(values, nulls, relinfo.att_pause_reason);
+	row->paused_by = text_or_null(values, nulls, relinfo.att_paused_by);
+}
+
+/* Copy a C string into the cache context (NULL stays NULL). */
+static char *
+cache_strdup(const char *s)
+{
+	return s ? MemoryContextStrdup(cache_ctx, s) : NULL;
 }
 
 /*
- * Load one agent with an index scan under the latest snapshot and add it to
- * the cache.  by_id selects the index; returns NULL when no row matches.
+ * Enter a scan result into the cache: the agent under its id and key, or a
+ * negative entry under whichever of id/key was asked for.  Inserts of agents
+ * invalidate the cache, so negative entries never hide a new agent.
  */
 static const ExeclaveAgent *
-load_agent(bool by_id, const pg_uuid_t *id, const char *key)
+cache_agent_row(const AgentRow *row, const pg_uuid_t *asked_id, const char *asked_key)
+{
+	ExeclaveAgent *agent = NULL;
+	AgentKeyEntry *kent;
+	bool		found;
+
+	ensure_tables();
+	if (hash_get_num_entries(agents_by_id) + hash_get_num_entries(agents_by_key) >=
+		2L * execlave_agent_cache_size)
+	{
+		agent_cache_flush(false);
+		ensure_tables();
+	}
+
+	if (row->found)
+	{
+		agent = hash_search(agents_by_id, &row->id, HASH_ENTER, &found);
+		agent->exists = true;
+		strlcpy(agent->key, row->key, sizeof(agent->key));
+		agent->status = row->status;
+		agent->paused_at = row->paused_at;
+		agent->pause_reason = cache_strdup(row->pause_reason);
+		agent->paused_by = cache_strdup(row->paused_by);
+		kent = hash_search(agents_by_key, agent->key, HASH_ENTER, &found);
+		kent->agent = agent;
+		return agent;
+	}
+	if (asked_id != NULL)
+	{
+		agent = hash_search(agents_by_id, asked_id, HASH_ENTER, &found);
+		memset((char *) agent + sizeof(pg_uuid_t), 0, sizeof(ExeclaveAgent) - sizeof(pg_uuid_t));
+		agent->exists = false;
+	}
+	else
+	{
+		kent = hash_search(agents_by_key, asked_key, HASH_ENTER, &found);
+		kent->agent = NULL;
+	}
+	return NULL;
+}
+
+/*
+ * Load one agent (by id or by key) and cache the answer, positive or
+ * negative.  Retries when an invalidation arrives during the scan.
+ */
+static const ExeclaveAgent *
+load_agent(const pg_uuid_t *id, const char *key)
 {
 	for (;;)
 	{
 		uint64		gen;
-		Relation	rel;
-		Snapshot	snap;
-		SysScanDesc scan;
 		ScanKeyData skey;
-		HeapTuple	tup;
-		ExeclaveAgent *agent = NULL;
+		AgentRow	row = {0};
 
 		ensure_relinfo();
-		rel = table_open(relinfo.relid, AccessShareLock);
-		/* table_open may have processed invalidations: re-check */
-		if (!OidIsValid(relinfo.relid))
-		{
-			table_close(rel, AccessShareLock);
-			continue;
-		}
 		gen = cache_generation;
 
-		/* heap attribute numbers: systable_beginscan maps them to the index */
-		if (by_id)
+		if (id != NULL)
 			ScanKeyInit(&skey, relinfo.att_id, BTEqualStrategyNumber, F_UUID_EQ,
 						UUIDPGetDatum(id));
 		else
@@ -255,55 +284,13 @@ load_agent(bool by_id, const pg_uuid_t *id, const char *key)
 						CStringGetTextDatum(key));
 			skey.sk_collation = C_COLLATION_OID;
 		}
+		execlave_index_scan(relinfo.relid, id != NULL ? relinfo.pkey_index : relinfo.key_index,
+							1, &skey, read_agent_row, &row);
 
-		snap = RegisterSnapshot(IsInParallelMode() ? GetTransactionSnapshot()
-								: GetLatestSnapshot());
-		scan = systable_beginscan(rel, by_id ? relinfo.pkey_index : relinfo.key_index,
-								  true, snap, 1, &skey);
-		tup = systable_getnext(scan);
-		if (HeapTupleIsValid(tup) && gen == cache_generation)
-		{
-			TupleDesc	desc = RelationGetDescr(rel);
-			Datum	   *values = palloc(desc->natts * sizeof(Datum));
-			bool	   *nulls = palloc(desc->natts * sizeof(bool));
-			pg_uuid_t  *tid;
-			char	   *tkey;
-			char	   *status;
-			bool		found;
-			AgentKeyEntry *kent;
-
-			heap_deform_tuple(tup, desc, values, nulls);
-			tid = DatumGetUUIDP(values[relinfo.att_id - 1]);
-			tkey = TextDatumGetCString(values[relinfo.att_key - 1]);
-			status = TextDatumGetCString(values[relinfo.att_status - 1]);
-
-			ensure_tables();
-			if (hash_get_num_entries(agents_by_id) >= execlave_agent_cache_size)
-			{
-				agent_cache_flush(false);
-				ensure_tables();
-				gen = cache_generation;
-			}
-
-			agent = hash_search(agents_by_id, tid, HASH_ENTER, &found);
-			strlcpy(agent->key, tkey, sizeof(agent->key));
-			agent->status = parse_status(status);
-			agent->paused_at = nulls[relinfo.att_paused_at - 1] ? 0 :
-				DatumGetTimestampTz(values[relinfo.att_paused_at - 1]);
-			agent->pause_reason = cache_text(values, nulls, relinfo.att_pause_reason);
-			agent->paused_by = cache_text(values, nulls, relinfo.att_paused_by);
-
-			kent = hash_search(agents_by_key, agent->key, HASH_ENTER, &found);
-			kent->agent = agent;
-		}
-		systable_endscan(scan);
-		UnregisterSnapshot(snap);
-		table_close(rel, AccessShareLock);
-
-		/* an invalidation arrived while loading: the entry may be stale */
+		/* an invalidation arrived while loading: the row may be stale */
 		if (gen != cache_generation)
 			continue;
-		return agent;
+		return cache_agent_row(&row, id, key);
 	}
 }
 
@@ -316,9 +303,9 @@ execlave_agent_lookup_id(const pg_uuid_t *id)
 		ExeclaveAgent *agent = hash_search(agents_by_id, id, HASH_FIND, NULL);
 
 		if (agent != NULL)
-			return agent;
+			return agent->exists ? agent : NULL;
 	}
-	return load_agent(true, id, NULL);
+	return load_agent(id, NULL);
 }
 
 /* Find an agent by key: cache first, then the table.  NULL if there is none. */
@@ -332,7 +319,7 @@ execlave_agent_lookup_key(const char *key)
 		if (kent != NULL)
 			return kent->agent;
 	}
-	return load_agent(false, NULL, key);
+	return load_agent(NULL, key);
 }
 
 /* Value of one hex digit, or -1. */

@@ -12,6 +12,9 @@
 #include "compat.h"
 
 #include "datatype/timestamp.h"
+#include "access/htup.h"
+#include "access/skey.h"
+#include "access/tupdesc.h"
 #include "fmgr.h"
 #include "utils/uuid.h"
 
@@ -46,6 +49,7 @@ typedef enum ExeclaveAgentStatus
 typedef struct ExeclaveAgent
 {
 	pg_uuid_t	id;				/* hash key of the id table */
+	bool		exists;			/* false: cached "no such agent" */
 	char		key[EXECLAVE_MAX_KEY_LEN + 1];
 	ExeclaveAgentStatus status;
 	TimestampTz paused_at;		/* 0 when not paused */
@@ -58,6 +62,13 @@ extern int	execlave_agent_cache_size;
 extern void execlave_config_init(void);
 extern bool execlave_preloaded(void);
 extern void execlave_require_preload(const char *feature);
+
+/* scan.c */
+typedef void (*execlave_tuple_fn) (HeapTuple tup, TupleDesc desc, void *arg);
+extern void execlave_index_scan(Oid relid, Oid indexid, int nkeys, ScanKeyData *keys,
+								execlave_tuple_fn fn, void *arg);
+extern Oid	execlave_relid(const char *name);
+extern AttrNumber execlave_attnum(Oid relid, const char *name);
 
 /* agent_cache.c */
 extern void execlave_agent_cache_init(void);

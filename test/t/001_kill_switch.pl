@@ -88,6 +88,13 @@ $b->query_safe(q{ROLLBACK});
 like($err, qr/EX001/, 'a rolled-back resume changes nothing');
 $b->quit;
 
+# A miss is cached too: an agent unknown to A is found once B registers it.
+($out, $err) = in_a(q{SELECT execlave_agent_status('late-agent')});
+like($err, qr/EX002/, 'unknown agent raises EX002 (miss cached)');
+$node->safe_psql('postgres', q{SELECT execlave_register_agent('late-agent')});
+($out, $err) = in_a(q{SELECT execlave_agent_status('late-agent')});
+is($out, 'active', 'agent registered by another session is seen at the next statement');
+
 # NOTIFY execlave_agent_status carries agent id, key, status and reason.
 in_a(q{LISTEN execlave_agent_status});
 $node->safe_psql('postgres', q{SELECT execlave_resume_agent('agent-1')});
