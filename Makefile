@@ -8,13 +8,15 @@ OBJS = \
 	src/config.o \
 	src/agent_cache.o \
 	src/agents.o \
+	src/actions.o \
+	src/grants.o \
 	src/scan.o \
 	src/traces.o
 
 DATA = sql/execlave--$(EXTVERSION).sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles
+REGRESS = setup agents kill_switch traces events roles grants
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user

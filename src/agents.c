@@ -4,8 +4,8 @@
  *
  * execlave_agent_status(), execlave_assert_active() and
  * execlave.resolve_agent() answer from the backend-local cache
- * (agent_cache.c).  execlave.agents_invalidate() is the statement trigger that
- * turns every change of execlave.agents into a relcache invalidation; the
+ * (agent_cache.c).  execlave.invalidate_cache() is the statement trigger that
+ * turns every change of a cached table into a relcache invalidation; the
  * management functions (register, pause, resume) are SQL in the install script
  * and reach these through the table and its triggers.
  */
@@ -20,7 +20,7 @@
 PG_FUNCTION_INFO_V1(execlave_agent_status);
 PG_FUNCTION_INFO_V1(execlave_assert_active);
 PG_FUNCTION_INFO_V1(execlave_resolve_agent);
-PG_FUNCTION_INFO_V1(execlave_agents_invalidate);
+PG_FUNCTION_INFO_V1(execlave_invalidate_cache);
 
 /* SQL spelling of a status. */
 const char *
@@ -70,11 +70,14 @@ execlave_check_agent_usable(const ExeclaveAgent *agent)
 
 /*
  * Resolve argument argno (text: key or UUID) to a cached agent, raising
- * 22004 for NULL and the resolver's errors otherwise.  Processes pending
- * invalidations first, so the answer reflects every committed change.
+ * 22004 for NULL and the resolver's errors otherwise (EX002 for an unknown
+ * agent unless missing_ok, then NULL).  Callers run
+ * execlave_agent_cache_sync() first, so the answer reflects every committed
+ * change.
  */
 const ExeclaveAgent *
-execlave_agent_from_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+execlave_agent_from_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+						bool missing_ok)
 {
 	text	   *t;
 	char		buf[EXECLAVE_MAX_KEY_LEN + 2];
@@ -99,15 +102,17 @@ execlave_agent_from_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s", argname)));
 
-	execlave_agent_cache_sync();
-	return execlave_agent_resolve(buf, false);
+	return execlave_agent_resolve(buf, missing_ok);
 }
 
 /* execlave_agent_status(agent text) RETURNS text */
 Datum
 execlave_agent_status(PG_FUNCTION_ARGS)
 {
-	const ExeclaveAgent *agent = execlave_agent_from_arg(fcinfo, 0, "agent");
+	const ExeclaveAgent *agent;
+
+	execlave_agent_cache_sync();
+	agent = execlave_agent_from_arg(fcinfo, 0, "agent", false);
 
 	PG_RETURN_TEXT_P(cstring_to_text(execlave_agent_status_name(agent->status)));
 }
@@ -116,7 +121,10 @@ execlave_agent_status(PG_FUNCTION_ARGS)
 Datum
 execlave_assert_active(PG_FUNCTION_ARGS)
 {
-	const ExeclaveAgent *agent = execlave_agent_from_arg(fcinfo, 0, "agent");
+	const ExeclaveAgent *agent;
+
+	execlave_agent_cache_sync();
+	agent = execlave_agent_from_arg(fcinfo, 0, "agent", false);
 
 	execlave_check_agent_usable(agent);
 	PG_RETURN_VOID();
@@ -126,27 +134,31 @@ execlave_assert_active(PG_FUNCTION_ARGS)
 Datum
 execlave_resolve_agent(PG_FUNCTION_ARGS)
 {
-	const ExeclaveAgent *agent = execlave_agent_from_arg(fcinfo, 0, "agent");
+	const ExeclaveAgent *agent;
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+
+	execlave_agent_cache_sync();
+	agent = execlave_agent_from_arg(fcinfo, 0, "agent", false);
 
 	memcpy(result, &agent->id, sizeof(pg_uuid_t));
 	PG_RETURN_UUID_P(result);
 }
 
 /*
- * Statement trigger on execlave.agents: queue a relcache invalidation so
- * every backend drops its cached agents when this transaction commits (and
- * this backend after the current command).
+ * Statement trigger on a cached table (execlave.agents, execlave.grants):
+ * queue a relcache invalidation so every backend drops what it cached from
+ * the table when this transaction commits (and this backend after the
+ * current command).
  */
 Datum
-execlave_agents_invalidate(PG_FUNCTION_ARGS)
+execlave_invalidate_cache(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("execlave.agents_invalidate() must be called as a trigger")));
+				 errmsg("execlave.invalidate_cache() must be called as a trigger")));
 
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);

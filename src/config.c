@@ -31,6 +31,14 @@ execlave_config_init(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("execlave.grant_cache_size",
+							gettext_noop("Maximum number of source/target pairs whose grants each backend caches."),
+							gettext_noop("When exceeded the cache is emptied and refilled on demand."),
+							&execlave_grant_cache_size,
+							100000, 16, 10000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("execlave");
 }
 

@@ -21,5 +21,6 @@ _PG_init(void)
 {
 	execlave_config_init();
 	execlave_agent_cache_init();
+	execlave_grants_init();
 	execlave_traces_init();
 }

@@ -16,6 +16,7 @@
 #include "access/skey.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/uuid.h"
 
 /* Name of the schema that holds execlave's tables and internal functions. */
@@ -30,6 +31,7 @@
 #define ERRCODE_EXECLAVE_AGENT_PAUSED		MAKE_SQLSTATE('E','X','0','0','1')
 #define ERRCODE_EXECLAVE_UNKNOWN_AGENT		MAKE_SQLSTATE('E','X','0','0','2')
 #define ERRCODE_EXECLAVE_AGENT_ARCHIVED		MAKE_SQLSTATE('E','X','0','0','4')
+#define ERRCODE_EXECLAVE_UNKNOWN_GRANT		MAKE_SQLSTATE('E','X','0','0','5')
 
 /* Agent statuses, in the order of the SQL CHECK constraint. */
 typedef enum ExeclaveAgentStatus
@@ -83,7 +85,19 @@ extern void execlave_agent_cache_sync(void);
 extern const char *execlave_agent_status_name(ExeclaveAgentStatus status);
 extern void execlave_check_agent_usable(const ExeclaveAgent *agent);
 extern const ExeclaveAgent *execlave_agent_from_arg(FunctionCallInfo fcinfo, int argno,
-													const char *argname);
+													const char *argname, bool missing_ok);
+
+/* actions.c */
+#define EXECLAVE_NUM_ACTIONS	8
+extern const char *const execlave_action_names[EXECLAVE_NUM_ACTIONS];
+extern int	execlave_action_bit(const char *name, int len);
+extern uint8 execlave_actions_mask(ArrayType *arr, bool raise);
+extern ArrayType *execlave_actions_array(uint8 mask);
+extern void execlave_unknown_action(const char *name) pg_attribute_noreturn();
+
+/* grants.c */
+extern int	execlave_grant_cache_size;
+extern void execlave_grants_init(void);
 
 /* traces.c */
 extern void execlave_traces_init(void);
