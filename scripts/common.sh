@@ -8,6 +8,11 @@ PG_CONFIG=$PGBIN/pg_config
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG
 
+# Clusters and tests must not depend on the caller's locale (an uninstalled
+# LANG makes initdb fail); C.UTF-8 is always present on Debian.
+export LANG=C.UTF-8
+unset LC_ALL LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME LANGUAGE
+
 # Debian packages execlave needs to build, run and test.
 DEPS=(make gcc libc6-dev
       postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
@@ -49,10 +54,15 @@ pg_user() {
 # Run a shell command line as the cluster owner, keeping the environment we pass in.
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
-        su postgres -s /bin/bash -c "$*"
+        (cd / && su postgres -s /bin/bash -c "$*")
     else
         bash -c "$*"
     fi
+}
+
+# Is something listening on TCP port $1 of the loopback interface?
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # Write postgresql.conf settings for a local execlave cluster.

@@ -24,6 +24,8 @@ start)
     chmod 755 "$HOME_DIR"
     # a server already running keeps the old library loaded: restart it
     stop_cluster "$DATA"
+    port_in_use "$PORT" &&
+        die "port $PORT is taken by another server; choose another with EXECLAVE_PORT=NNNN"
     start_cluster "$DATA" "$SOCK" "$PORT" "$LOGFILE"
     psql_local -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "CREATE EXTENSION IF NOT EXISTS execlave" \
                -c "ALTER EXTENSION execlave UPDATE"

@@ -29,6 +29,7 @@ failed=0
 run_regress() {
     local data=$WORK/regress-data sock=$WORK/regress-sock port
     port=$(( 55000 + RANDOM % 5000 ))
+    while port_in_use "$port"; do port=$(( 55000 + RANDOM % 5000 )); done
     log "pg_regress on a throwaway cluster (port $port)"
     start_cluster "$data" "$sock" "$port" "$WORK/regress.log" || return 1
     as_pg "cd '$WORK' && PGHOST='$sock' PGPORT=$port PGUSER=postgres make -s installcheck PG_CONFIG='$PG_CONFIG' TAP_TESTS=" \
@@ -55,8 +56,8 @@ run_tap() {
     # a script that died between assertions counts as one failure
     if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
     if [ "$bad" -gt 0 ]; then
-        for f in "$WORK"/tmp_check/log/*.log; do
-            [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 30 "$f"; }
+        for f in "$WORK"/tmp_check/log/regress_log_* "$WORK"/tmp_check/log/*.log; do
+            [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 40 "$f"; }
         done
     fi
     passed=$((passed + ok)); failed=$((failed + bad))
