@@ -57,13 +57,14 @@ CREATE TABLE execlave.agents (
         AND key !~ '^.{8}-.{4}-.{4}-.{4}-.{12}$'),
     CONSTRAINT agents_status_check CHECK (status IN ('active', 'paused', 'inactive', 'archived')),
     CONSTRAINT agents_pause_check CHECK ((status = 'paused') = (paused_at IS NOT NULL)),
+    CONSTRAINT agents_pause_reason_check CHECK (octet_length(pause_reason) <= 2000),
     CONSTRAINT agents_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
 );
 COMMENT ON TABLE execlave.agents IS 'Governed AI agents: one row per agent, with its kill-switch status';
 COMMENT ON COLUMN execlave.agents.id IS 'Server-assigned UUID';
 COMMENT ON COLUMN execlave.agents.key IS 'Stable caller-chosen key (e.g. my-assistant): letters, digits, . _ : @ -, at most 128 bytes, never in the 8-4-4-4-12 layout of a UUID';
 COMMENT ON COLUMN execlave.agents.status IS 'active | paused | inactive | archived; paused and archived agents are refused new work';
-COMMENT ON COLUMN execlave.agents.pause_reason IS 'Why the agent was paused (NULL unless paused)';
+COMMENT ON COLUMN execlave.agents.pause_reason IS 'Why the agent was paused, at most 2000 bytes (NULL unless paused)';
 COMMENT ON COLUMN execlave.agents.paused_at IS 'When the agent was paused (NULL unless paused)';
 COMMENT ON COLUMN execlave.agents.paused_by IS 'Role that paused the agent (NULL unless paused)';
 COMMENT ON COLUMN execlave.agents.status_changed_at IS 'When the status last changed';
@@ -323,6 +324,10 @@ BEGIN
     IF btrim(reason) = '' THEN
         RAISE EXCEPTION 'reason must not be empty' USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Say why the agent is paused; it is shown to whoever hits the kill switch.';
+    END IF;
+    IF octet_length(reason) > 2000 THEN
+        RAISE EXCEPTION 'reason is too long (% bytes, at most 2000)', octet_length(reason)
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     agent_id := execlave.resolve_agent(agent);
 

@@ -66,6 +66,8 @@ COMMIT;
 -- Bad input writes nothing
 SELECT expect_error($$SELECT execlave_pause_agent('ks-agent', NULL)$$);
 SELECT expect_error($$SELECT execlave_pause_agent('ks-agent', '   ')$$);
+SELECT expect_error($$SELECT execlave_pause_agent('ks-agent', repeat('x', 2001))$$);
+SELECT expect_error($$UPDATE execlave.agents SET status = 'paused', pause_reason = repeat('x', 2001) WHERE key = 'ks-agent'$$);
 SELECT expect_error($$SELECT execlave_pause_agent(NULL, 'why')$$);
 SELECT expect_error($$SELECT execlave_pause_agent('', 'why')$$);
 SELECT expect_error($$SELECT execlave_pause_agent('no-such-agent', 'why')$$);
@@ -86,4 +88,8 @@ SELECT execlave_resume_agent('retired-agent') AS resume_archived;
 UPDATE execlave.agents SET status = 'paused', pause_reason = 'manual' WHERE key = 'ks-agent';
 SELECT expect_error($$SELECT execlave_assert_active('ks-agent')$$);
 SELECT paused_by = current_user AS stamped, paused_at IS NOT NULL AS timed FROM execlave.agents WHERE key = 'ks-agent';
+SELECT execlave_resume_agent('ks-agent') AS resumed;
+
+-- The longest reason allowed still fits the NOTIFY payload
+SELECT execlave_pause_agent('ks-agent', repeat('r', 2000)) AS long_reason_paused;
 SELECT execlave_resume_agent('ks-agent') AS resumed;
