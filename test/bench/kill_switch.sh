@@ -19,47 +19,20 @@
 # See test/bench/README.md for what the numbers mean.
 set -euo pipefail
 
-export PGHOST=${PGHOST:-/var/lib/execlave-dev/sock}
-export PGPORT=${PGPORT:-5499}
-export PGUSER=${PGUSER:-postgres}
 ROWS=${BENCH_ROWS:-200000}
 ROUNDS=${BENCH_ROUNDS:-5}
 CALLS=${BENCH_CALLS:-1000000}
 AGENTS=100
 DB=execlave_bench
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-OUT_DIR=$HERE/out
 
-die() { printf 'kill_switch.sh: %s\n' "$*" >&2; exit 1; }
+# PGHOST/PGPORT/PGUSER defaults, die, q, bench_check_*, progress, bench_save_report
+BENCH_NAME=kill_switch.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-for v in ROWS ROUNDS CALLS; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer (got '${!v}')"
-done
+bench_check_int ROWS ROUNDS CALLS
+bench_check_server
 
-PSQL=$(command -v psql || true)
-[ -n "$PSQL" ] || PSQL=/usr/lib/postgresql/15/bin/psql
-[ -x "$PSQL" ] || die "psql not found"
-
-# psql against database $1, quiet, stop at the first error, no ~/.psqlrc
-q() { local db=$1; shift; "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-
-if ! q postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
-    cat >&2 <<MSG
-kill_switch.sh: cannot connect to PostgreSQL at PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER.
-Start the local server with:
-    bash scripts/local.sh start
-(from the repository root), or set PGHOST/PGPORT/PGUSER to a server with execlave installed.
-MSG
-    exit 1
-fi
-
-[ "$(q postgres -Atc 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user')" = t ] ||
-    die "PGUSER=$PGUSER must be a superuser (CREATE EXTENSION execlave, CHECKPOINT, track_functions)"
-[ "$(q postgres -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'execlave'")" = 1 ] ||
-    die "extension execlave is not installed on this server (bash scripts/local.sh start builds and installs it)"
-
-echo "==> recreating database $DB"
-q postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+bench_recreate_db "$DB"
 
 # ---------------------------------------------------------------------------
 # Setup: extension, agents, baseline table, measurement procedures
@@ -220,9 +193,6 @@ SQL
 # here), no parallel workers (B must run every call in this backend).
 SESSION_SETTINGS="SET jit = off; SET max_parallel_workers_per_gather = 0; SET client_min_messages = notice;"
 
-# psql prints RAISE NOTICE as "NOTICE:  ..."; show it as progress lines.
-progress() { sed -u 's/^NOTICE:  /    /'; }
-
 # ---------------------------------------------------------------------------
 # B, part 1: make sure the queries really call the function CALLS times
 # ---------------------------------------------------------------------------
@@ -328,6 +298,4 @@ SQL
 echo
 echo "$REPORT"
 # keep a copy of the last report (test/bench/out/ is git-ignored)
-if mkdir -p "$OUT_DIR" 2>/dev/null; then
-    printf '%s\n' "$REPORT" >"$OUT_DIR/kill_switch.last.txt" 2>/dev/null || true
-fi
+bench_save_report kill_switch.last.txt "$REPORT"

@@ -1,0 +1,75 @@
+# Shared shell helpers for the benchmarks in test/bench/ (sourced, not run).
+#
+#   BENCH_NAME=my_bench.sh
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Sets PGHOST/PGPORT/PGUSER (default: the local cluster of scripts/local.sh),
+# PSQL (path of psql) and BENCH_OUT_DIR (test/bench/out, git-ignored), and
+# defines die, q, bench_check_int, bench_check_server, bench_recreate_db,
+# progress and bench_save_report.
+# shellcheck shell=bash
+
+export PGHOST=${PGHOST:-/var/lib/execlave-dev/sock}
+export PGPORT=${PGPORT:-5499}
+export PGUSER=${PGUSER:-postgres}
+BENCH_NAME=${BENCH_NAME:-$(basename "$0")}
+BENCH_OUT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/out
+PGBIN_DEFAULT=/usr/lib/postgresql/15/bin
+
+die() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+
+# Path of a PostgreSQL client program: $PATH first, then the PostgreSQL 15 bin directory.
+bench_pg_program() {
+    local p
+    p=$(command -v "$1" || true)
+    [ -n "$p" ] || p=$PGBIN_DEFAULT/$1
+    [ -x "$p" ] || die "$1 not found (neither in PATH nor in $PGBIN_DEFAULT)"
+    printf '%s\n' "$p"
+}
+
+PSQL=$(bench_pg_program psql)
+
+# psql against database $1, quiet, stop at the first error, no ~/.psqlrc
+q() { local db=$1; shift; "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+
+# bench_check_int VAR...: each shell variable VAR must hold a positive integer
+# (reported as BENCH_VAR, the name of its environment setting).
+bench_check_int() {
+    local v
+    for v in "$@"; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer (got '${!v}')"
+    done
+}
+
+# The server must be reachable, PGUSER a superuser, and execlave installed.
+bench_check_server() {
+    if ! q postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+        cat >&2 <<MSG
+$BENCH_NAME: cannot connect to PostgreSQL at PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER.
+Start the local server with:
+    bash scripts/local.sh start
+(from the repository root), or set PGHOST/PGPORT/PGUSER to a server with execlave installed.
+MSG
+        exit 1
+    fi
+    [ "$(q postgres -Atc 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user')" = t ] ||
+        die "PGUSER=$PGUSER must be a superuser (CREATE EXTENSION execlave, CHECKPOINT, track_functions)"
+    [ "$(q postgres -Atc "SELECT count(*) FROM pg_available_extensions WHERE name = 'execlave'")" = 1 ] ||
+        die "extension execlave is not installed on this server (bash scripts/local.sh start builds and installs it)"
+}
+
+# Drop (forcing out any session) and recreate database $1.
+bench_recreate_db() {
+    echo "==> recreating database $1"
+    q postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
+}
+
+# psql prints RAISE NOTICE as "NOTICE:  ..."; show it as progress lines.
+progress() { sed -u 's/^NOTICE:  /    /'; }
+
+# bench_save_report FILE TEXT: keep a copy of the last report in test/bench/out/.
+bench_save_report() {
+    if mkdir -p "$BENCH_OUT_DIR" 2>/dev/null; then
+        printf '%s\n' "$2" >"$BENCH_OUT_DIR/$1" 2>/dev/null || true
+    fi
+}
