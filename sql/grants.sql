@@ -171,3 +171,13 @@ SELECT execlave_revoke('caller', 'callee', ARRAY['write']) AS admin_revokes;
 SELECT expect_error($$DELETE FROM execlave.grants$$);
 RESET ROLE;
 DROP ROLE regress_grant_app, regress_grant_admin;
+
+-- A pair cache smaller than the working set evicts, and never answers wrongly
+SET execlave.grant_cache_size = 16;
+SELECT count(execlave_register_agent('ev-' || i)) AS agents FROM generate_series(1, 40) i;
+SELECT count(execlave_grant('ev-' || i, 'ev-' || (i + 1), ARRAY['read'])) AS grants
+FROM generate_series(1, 39, 2) i;
+SELECT count(*) AS calls,
+       count(*) FILTER (WHERE execlave_authorize('ev-' || i, 'ev-' || (i + 1), 'read') = (i % 2 = 1)) AS right_answers
+FROM generate_series(1, 39) i, generate_series(1, 5) round;
+RESET execlave.grant_cache_size;

@@ -8,7 +8,9 @@
  * here.  A pair entry holds every grant row from source to target (revoked
  * and expired ones too, for execlave_authorize_explain) as action bit masks.
  * Only pairs that were asked about are cached, at most
- * execlave.grant_cache_size of them; when full the cache is emptied.
+ * execlave.grant_cache_size of them; when full, about half of the entries
+ * (every other one in hash order, i.e. a pseudo-random half) are evicted, so
+ * a working set larger than the cache degrades gradually.
  *
  * Rule (documented in README): live grants of one pair are merged; the
  * answer is true when any grant that is not revoked and whose expiry is
@@ -78,6 +80,7 @@ typedef struct CachedGrant
 typedef struct GrantPair
 {
 	GrantPairKey key;
+	uint8		forever;		/* actions of unrevoked, never-expiring grants */
 	int			ngrants;
 	CachedGrant *grants;
 } GrantPair;
@@ -102,15 +105,14 @@ static HTAB *pairs = NULL;
 static GrantsRelInfo relinfo;
 static uint64 cache_generation = 0;
 
-/* Forget every cached pair (and the OIDs on a full reset or a drop). */
+/* Forget every cached pair and the OIDs (the table may have been dropped). */
 static void
-grant_cache_flush(bool forget_oids)
+grant_cache_flush(void)
 {
 	if (cache_ctx != NULL)
 		MemoryContextReset(cache_ctx);
 	pairs = NULL;
-	if (forget_oids)
-		memset(&relinfo, 0, sizeof(relinfo));
+	memset(&relinfo, 0, sizeof(relinfo));
 	cache_generation++;
 }
 
@@ -119,7 +121,7 @@ static void
 grant_cache_relcache_cb(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || (OidIsValid(relinfo.relid) && relid == relinfo.relid))
-		grant_cache_flush(true);
+		grant_cache_flush();
 }
 
 /* Register the invalidation callback; once per process from _PG_init. */
@@ -198,6 +200,30 @@ grant_newest_first(const void *a, const void *b)
 	return memcmp(&gb->id, &ga->id, sizeof(pg_uuid_t));
 }
 
+/*
+ * Make room in a full pair cache: drop every other entry in hash order.
+ * Amortised O(1) per insert; dropping entries during a sequential scan is
+ * allowed for the entry just returned.
+ */
+static void
+evict_half(void)
+{
+	HASH_SEQ_STATUS seq;
+	GrantPair  *pair;
+	bool		drop = false;
+
+	hash_seq_init(&seq, pairs);
+	while ((pair = hash_seq_search(&seq)) != NULL)
+	{
+		drop = !drop;
+		if (!drop)
+			continue;
+		if (pair->grants != NULL)
+			pfree(pair->grants);
+		(void) hash_search(pairs, &pair->key, HASH_REMOVE, NULL);
+	}
+}
+
 /* Find the pair in the cache, loading it (possibly with no grants) on a miss. */
 static const GrantPair *
 lookup_pair(const pg_uuid_t *source, const pg_uuid_t *target)
@@ -235,7 +261,7 @@ lookup_pair(const pg_uuid_t *source, const pg_uuid_t *target)
 			cache_ctx = AllocSetContextCreate(CacheMemoryContext, "execlave grant cache",
 											  ALLOCSET_DEFAULT_SIZES);
 		if (pairs != NULL && hash_get_num_entries(pairs) >= execlave_grant_cache_size)
-			grant_cache_flush(false);
+			evict_half();
 		if (pairs == NULL)
 		{
 			HASHCTL		ctl;
@@ -251,6 +277,10 @@ lookup_pair(const pg_uuid_t *source, const pg_uuid_t *target)
 		pair = hash_search(pairs, &key, HASH_ENTER, &found);
 		pair->ngrants = ps.n;
 		pair->grants = NULL;
+		pair->forever = 0;
+		for (int i = 0; i < ps.n; i++)
+			if (!ps.grants[i].revoked && ps.grants[i].expires_at == DT_NOEND)
+				pair->forever |= ps.grants[i].actions;
 		if (ps.n > 0)
 		{
 			qsort(ps.grants, ps.n, sizeof(CachedGrant), grant_newest_first);
@@ -339,6 +369,8 @@ authorize_decide(FunctionCallInfo fcinfo, bool need_grant, CachedGrant *grant)
 		return AUTHZ_TARGET_ARCHIVED;
 
 	pair = lookup_pair(&source_id, &target_id);
+	if (!need_grant && (pair->forever & (1 << bit)))
+		return AUTHZ_GRANTED;	/* the common case: no walk, no clock */
 	for (int i = 0; i < pair->ngrants; i++)
 	{
 		const CachedGrant *g = &pair->grants[i];
