@@ -85,6 +85,7 @@ q "$DB" -o /dev/null -v agents="$AGENTS" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION execlave;
 CREATE SCHEMA bench;
+\i :helpers
 
 INSERT INTO execlave.agents (key, name)
 SELECT 'agent-' || n, 'Bench agent ' || n FROM generate_series(1, :agents) n;
@@ -181,32 +182,6 @@ LATERAL (SELECT format($$'agent-' || (%s %% 10000 + 1)$$, i) AS s,
                 $$(ARRAY['execute', 'read', 'write', 'invoke'])[1 + g % 4]$$ AS a) y
 $f$;
 
--- How many times does query q call function fn?  (track_functions = all)
-CREATE FUNCTION bench.calls_of(q text, fn regprocedure) RETURNS bigint LANGUAGE plpgsql AS $f$
-DECLARE
-    before bigint;
-    dummy bigint;
-BEGIN
-    PERFORM set_config('track_functions', 'all', true);
-    before := coalesce(pg_stat_get_xact_function_calls(fn), 0);
-    EXECUTE q INTO dummy;
-    RETURN coalesce(pg_stat_get_xact_function_calls(fn), 0) - before;
-END
-$f$;
-
--- The Output line of the top plan node of EXPLAIN VERBOSE q.
-CREATE FUNCTION bench.top_output(q text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    l text;
-BEGIN
-    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
-        IF l ~ '^\s*Output:' THEN
-            RETURN btrim(l);
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END
-$f$;
 
 -- Rounds x variants of bench.q, order rotated every round; round 0 is
 -- recorded too (its first query is the first one of the session: cold).

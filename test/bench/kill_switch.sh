@@ -43,6 +43,7 @@ CREATE EXTENSION execlave;
 SELECT count(execlave_register_agent('agent-' || i, 'Bench agent ' || i)) FROM generate_series(0, :agents - 1) i;
 
 CREATE SCHEMA bench;
+\i :helpers
 -- Baseline: same columns, defaults, CHECKs and indexes; LIKE copies neither FKs nor triggers.
 CREATE TABLE bench.traces_plain (LIKE execlave.traces INCLUDING ALL);
 ALTER TABLE bench.traces_plain ADD CONSTRAINT traces_plain_agent_id_fkey
@@ -127,33 +128,6 @@ SELECT format('SELECT count(%s) FROM generate_series(1, %s) g',
     END, ncalls)
 $f$;
 
--- How many times does query q really call execlave_assert_active()?
-CREATE FUNCTION bench.calls_of(q text) RETURNS bigint LANGUAGE plpgsql AS $f$
-DECLARE
-    fid constant oid := 'execlave_assert_active(text)'::regprocedure;
-    before bigint;
-    dummy bigint;
-BEGIN
-    PERFORM set_config('track_functions', 'all', true);
-    before := coalesce(pg_stat_get_xact_function_calls(fid), 0);
-    EXECUTE q INTO dummy;
-    RETURN coalesce(pg_stat_get_xact_function_calls(fid), 0) - before;
-END
-$f$;
-
--- The Output line of the top plan node of EXPLAIN VERBOSE q.
-CREATE FUNCTION bench.top_output(q text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    l text;
-BEGIN
-    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
-        IF l ~ '^\s*Output:' THEN
-            RETURN btrim(l);
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END
-$f$;
 
 -- Benchmark B: rounds x 4 queries, order rotated every round.
 CREATE PROCEDURE bench.run_b(ncalls int, nrounds int)
@@ -199,10 +173,10 @@ SESSION_SETTINGS="SET jit = off; SET max_parallel_workers_per_gather = 0; SET cl
 echo "==> B: checking that execlave_assert_active() is really called $CALLS times per query"
 VERIFY=$(q "$DB" -At -F $'\t' -v n="$CALLS" <<'SQL'
 SET jit = off; SET max_parallel_workers_per_gather = 0;
-SELECT v, bench.calls_of(bench.assert_sql(v, :n)), bench.top_output(bench.assert_sql(v, :n))
+SELECT v, bench.calls_of(bench.assert_sql(v, :n), 'execlave_assert_active(text)'), bench.top_output(bench.assert_sql(v, :n))
 FROM unnest(ARRAY['dyn_call', 'const_call']) v;
 -- the LATERAL form (count(*) ... LATERAL (SELECT execlave_assert_active(...)) x) for comparison
-SELECT 'lateral', bench.calls_of(q), bench.top_output(q)
+SELECT 'lateral', bench.calls_of(q, 'execlave_assert_active(text)'), bench.top_output(q)
 FROM (SELECT format($q$SELECT count(*) FROM generate_series(1, %s) g,
         LATERAL (SELECT execlave_assert_active('agent-' || (g %% 100))) x$q$, :n) AS q) s;
 SQL

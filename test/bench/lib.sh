@@ -30,7 +30,9 @@ bench_pg_program() {
 PSQL=$(bench_pg_program psql)
 
 # psql against database $1, quiet, stop at the first error, no ~/.psqlrc
-q() { local db=$1; shift; "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+# SQL helpers shared by the scripts: `\i :helpers` after CREATE SCHEMA bench.
+BENCH_HELPERS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/helpers.sql
+q() { local db=$1; shift; "$PSQL" -X -q -v ON_ERROR_STOP=1 -v helpers="$BENCH_HELPERS" -d "$db" "$@"; }
 
 # bench_check_int VAR...: each shell variable VAR must hold a positive integer
 # (reported as BENCH_VAR, the name of its environment setting).
