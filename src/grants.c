@@ -10,7 +10,9 @@
  * Only pairs that were asked about are cached, at most
  * execlave.grant_cache_size of them; when full, about half of the entries
  * (every other one in hash order, i.e. a pseudo-random half) are evicted, so
- * a working set larger than the cache degrades gradually.
+ * a working set larger than the cache degrades gradually.  When the limit
+ * was lowered below half the entries held, the cache is emptied instead, so
+ * its memory is returned.
  *
  * Rule (documented in README): live grants of one pair are merged; the
  * answer is true when any grant that is not revoked and whose expiry is
@@ -261,7 +263,13 @@ lookup_pair(const pg_uuid_t *source, const pg_uuid_t *target)
 			cache_ctx = AllocSetContextCreate(CacheMemoryContext, "execlave grant cache",
 											  ALLOCSET_DEFAULT_SIZES);
 		if (pairs != NULL && hash_get_num_entries(pairs) >= execlave_grant_cache_size)
-			evict_half();
+		{
+			/* far over a lowered limit: give the memory back at once */
+			if (hash_get_num_entries(pairs) >= 2L * execlave_grant_cache_size)
+				grant_cache_flush();
+			else
+				evict_half();
+		}
 		if (pairs == NULL)
 		{
 			HASHCTL		ctl;
