@@ -36,9 +36,10 @@ ensure_deps() {
 }
 
 # Build with warnings as configured in the Makefile, then install into PostgreSQL.
+# Extra arguments go to make (scripts/test.sh passes WERROR=1).
 build_install() {
     log "building execlave"
-    make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" "$@" >/dev/null || die "build failed"
     if [ -w "$($PG_CONFIG --pkglibdir)" ]; then
         make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
     else

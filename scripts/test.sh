@@ -13,7 +13,12 @@ what=${1:-all}
 shift || true
 
 ensure_deps || exit 1
-build_install || exit 1
+# a compiler warning is a failure: clean first so every file is compiled
+make -C "$REPO" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+if ! (build_install WERROR=1); then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 
 WORK=$(mktemp -d /tmp/execlave-test.XXXXXX)
 (cd "$REPO" && tar --exclude=.git --exclude='*.o' --exclude='*.so' --exclude=tmp_check --exclude=results -cf - .) |
