@@ -94,6 +94,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 	bool		id_null,
 				key_null;
 	const ExeclaveAgent *agent;
+	char	   *given_key;
 	bool		set_id,
 				set_key;
 
@@ -112,6 +113,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 
 	id_datum = heap_getattr(tuple, memo_att_agent_id, desc, &id_null);
 	key_datum = heap_getattr(tuple, memo_att_agent_key, desc, &key_null);
+	given_key = key_null ? NULL : TextDatumGetCString(key_datum);	/* once per row */
 
 	execlave_agent_cache_sync();
 	if (!id_null)
@@ -125,22 +127,21 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 					 errmsg("agent \"%s\" does not exist",
 							DatumGetCString(DirectFunctionCall1(uuid_out, id_datum))),
 					 errhint("Register it with execlave_register_agent().")));
-		if (!key_null)
+		if (given_key != NULL)
 		{
-			char	   *given = TextDatumGetCString(key_datum);
 			pg_uuid_t	given_id;
 
-			if (strcmp(given, agent->key) != 0 &&
-				!(execlave_parse_uuid(given, &given_id) &&
+			if (strcmp(given_key, agent->key) != 0 &&
+				!(execlave_parse_uuid(given_key, &given_id) &&
 				  memcmp(&given_id, &agent->id, sizeof(pg_uuid_t)) == 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("agent_key \"%s\" does not name the agent given by agent_id", given),
+						 errmsg("agent_key \"%s\" does not name the agent given by agent_id", given_key),
 						 errhint("Give agent_id or agent_key, not two different agents.")));
 		}
 	}
-	else if (!key_null)
-		agent = execlave_agent_resolve(TextDatumGetCString(key_datum), false);
+	else if (given_key != NULL)
+		agent = execlave_agent_resolve(given_key, false);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
@@ -151,7 +152,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 
 	/* Complete the row only when something is missing or not canonical. */
 	set_id = id_null;
-	set_key = key_null || strcmp(TextDatumGetCString(key_datum), agent->key) != 0;
+	set_key = given_key == NULL || strcmp(given_key, agent->key) != 0;
 	if (set_id || set_key)
 	{
 		int			cols[2];
