@@ -180,4 +180,14 @@ FROM generate_series(1, 39, 2) i;
 SELECT count(*) AS calls,
        count(*) FILTER (WHERE execlave_authorize('ev-' || i, 'ev-' || (i + 1), 'read') = (i % 2 = 1)) AS right_answers
 FROM generate_series(1, 39) i, generate_series(1, 5) round;
+-- ... and lowering the limit far below what is cached empties the cache, again without wrong answers
+SET execlave.grant_cache_size = 100;
+SELECT count(*) FILTER (WHERE execlave_authorize('ev-' || i, 'ev-' || (i + 1), 'read') = (i % 2 = 1)) AS right_answers
+FROM generate_series(1, 39) i;
+SET execlave.grant_cache_size = 16;
+-- pairs never asked about: the first miss finds the cache far over the limit
+SELECT count(*) FILTER (WHERE NOT execlave_authorize('ev-' || i, 'ev-' || (i + 2), 'read')) AS right_answers
+FROM generate_series(1, 38) i;
+SELECT count(*) FILTER (WHERE execlave_authorize('ev-' || i, 'ev-' || (i + 1), 'read') = (i % 2 = 1)) AS right_answers
+FROM generate_series(1, 39) i, generate_series(1, 3) round;
 RESET execlave.grant_cache_size;
