@@ -11,12 +11,16 @@ OBJS = \
 	src/actions.o \
 	src/grants.o \
 	src/scan.o \
-	src/traces.o
+	src/traces.o \
+	src/scanner.o \
+	src/policy_config.o \
+	src/policy.o \
+	src/recorder.o
 
 DATA = sql/execlave--$(EXTVERSION).sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants
+REGRESS = setup agents kill_switch traces events roles grants policies
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user
@@ -33,7 +37,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track header dependencies
-$(OBJS): src/execlave.h src/compat.h
+$(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h
 
 # used by scripts/test.sh
 print-regress:

@@ -612,6 +612,7 @@ CREATE TABLE execlave.traces (
     cost_usd          numeric,
     environment       text,
     tags              text[]      NOT NULL DEFAULT '{}',
+    tools             text[]      NOT NULL DEFAULT '{}',
     metadata          jsonb       NOT NULL DEFAULT '{}',
     parent_trace_id   text,
     span_type         text,
@@ -626,16 +627,18 @@ CREATE TABLE execlave.traces (
     CONSTRAINT traces_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
 );
 CREATE INDEX traces_agent_time_idx ON execlave.traces (agent_id, started_at);
-COMMENT ON TABLE execlave.traces IS 'Traces of agent calls. Every insert passes the ingestion trigger: agent resolution and the kill switch';
+COMMENT ON TABLE execlave.traces IS 'Traces of agent calls. Every insert passes the ingestion trigger: agent resolution, the kill switch and policy evaluation';
 COMMENT ON COLUMN execlave.traces.agent_id IS 'Agent UUID; filled in from agent_key when omitted';
 COMMENT ON COLUMN execlave.traces.agent_key IS 'Agent key (a UUID is accepted too); filled in with the canonical key';
 COMMENT ON COLUMN execlave.traces.started_at IS 'When the traced call happened (the product''s timestamp)';
 COMMENT ON COLUMN execlave.traces.cost_usd IS 'Cost of the call in US dollars';
+COMMENT ON COLUMN execlave.traces.tools IS 'Names of the tools the call used (checked by tool_access policies)';
+COMMENT ON COLUMN execlave.traces.status IS 'success | error | timeout | policy_blocked | limit_exceeded | flagged_for_review (set by flag-mode policies)';
 SELECT pg_catalog.pg_extension_config_dump('execlave.traces', '');
 
 CREATE FUNCTION execlave.traces_before_insert() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'execlave_traces_before_insert';
-COMMENT ON FUNCTION execlave.traces_before_insert() IS 'Trigger: the trace ingestion entry point (agent resolution, kill switch)';
+COMMENT ON FUNCTION execlave.traces_before_insert() IS 'Trigger: the trace ingestion entry point (agent resolution, kill switch, policies)';
 
 CREATE TRIGGER traces_ingest
     BEFORE INSERT ON execlave.traces
@@ -648,7 +651,7 @@ DECLARE
     allowed constant text[] := ARRAY['trace_id', 'session_id', 'user_id', 'started_at',
         'duration_ms', 'status', 'input', 'output', 'error_message', 'error_type', 'model',
         'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd', 'environment',
-        'tags', 'metadata', 'parent_trace_id', 'span_type'];
+        'tags', 'tools', 'metadata', 'parent_trace_id', 'span_type'];
     unknown text[];
     r execlave.traces;
     new_id text;
@@ -670,12 +673,12 @@ BEGIN
     r := jsonb_populate_record(NULL::execlave.traces, trace);
     INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at,
         duration_ms, status, input, output, error_message, error_type, model,
-        prompt_tokens, completion_tokens, total_tokens, cost_usd, environment, tags,
+        prompt_tokens, completion_tokens, total_tokens, cost_usd, environment, tags, tools,
         metadata, parent_trace_id, span_type)
     VALUES (coalesce(r.trace_id, execlave.new_trace_id()), agent, r.session_id, r.user_id,
         coalesce(r.started_at, now()), r.duration_ms, coalesce(r.status, 'success'), r.input,
         r.output, r.error_message, r.error_type, r.model, r.prompt_tokens, r.completion_tokens,
-        r.total_tokens, r.cost_usd, r.environment, coalesce(r.tags, '{}'),
+        r.total_tokens, r.cost_usd, r.environment, coalesce(r.tags, '{}'), coalesce(r.tools, '{}'),
         coalesce(r.metadata, '{}'), r.parent_trace_id, r.span_type)
     RETURNING trace_id INTO new_id;
     RETURN new_id;
@@ -684,13 +687,281 @@ $$;
 COMMENT ON FUNCTION execlave_submit_trace(text, jsonb) IS 'Submit one trace for an agent (key or UUID) from a JSON object of trace fields; returns the trace id. Same path as INSERT INTO execlave.traces';
 
 -------------------------------------------------------------------------------
+-- Policies: rules evaluated on every trace and by execlave_enforce()
+-------------------------------------------------------------------------------
+CREATE TABLE execlave.policies (
+    id          uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    name        text        COLLATE "C" NOT NULL,
+    type        text        NOT NULL,
+    mode        text        NOT NULL,
+    config      jsonb       NOT NULL DEFAULT '{}',
+    agent_ids   uuid[],
+    active      boolean     NOT NULL DEFAULT true,
+    metadata    jsonb       NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_by  text        NOT NULL DEFAULT CURRENT_USER,
+    updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_by  text        NOT NULL DEFAULT CURRENT_USER,
+    CONSTRAINT policies_pkey PRIMARY KEY (id),
+    CONSTRAINT policies_name_key UNIQUE (name),
+    CONSTRAINT policies_name_check CHECK (
+        octet_length(name) BETWEEN 1 AND 200
+        AND name !~ '[[:cntrl:]]'
+        AND name !~ '^.{8}-.{4}-.{4}-.{4}-.{12}$'),
+    CONSTRAINT policies_type_check CHECK (type IN
+        ('prompt_injection', 'pii_detection', 'model_allowlist', 'token_limit', 'tool_access')),
+    CONSTRAINT policies_mode_check CHECK (mode IN ('log', 'flag', 'block')),
+    CONSTRAINT policies_config_check CHECK (pg_catalog.jsonb_typeof(config) = 'object'),
+    CONSTRAINT policies_agents_check CHECK (pg_catalog.cardinality(agent_ids) > 0),
+    CONSTRAINT policies_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
+);
+COMMENT ON TABLE execlave.policies IS 'Policies: a type (what is checked), a mode (log | flag | block), a validated config and the agents it applies to';
+COMMENT ON COLUMN execlave.policies.name IS 'Unique name: 1 to 200 bytes, no control characters, not in the layout of a UUID';
+COMMENT ON COLUMN execlave.policies.type IS 'prompt_injection | pii_detection | model_allowlist | token_limit | tool_access';
+COMMENT ON COLUMN execlave.policies.mode IS 'log: record; flag: record, mark the trace flagged_for_review, emit policy.violated; block: refuse (EX003)';
+COMMENT ON COLUMN execlave.policies.config IS 'Type-specific settings, validated on every write (see README, "Policy types")';
+COMMENT ON COLUMN execlave.policies.agent_ids IS 'Agents the policy applies to (sorted, distinct); NULL: every agent';
+COMMENT ON COLUMN execlave.policies.active IS 'Inactive policies are kept but never evaluated';
+SELECT pg_catalog.pg_extension_config_dump('execlave.policies', '');
+
+-- Validates type, mode and config (the same C code the evaluator compiles
+-- with), normalizes agent_ids and stamps the row, for every write.
+CREATE FUNCTION execlave.policies_before_write() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'execlave_policies_before_write';
+COMMENT ON FUNCTION execlave.policies_before_write() IS 'Trigger: validates a policy''s type, mode, config and agents; stamps updated_at/updated_by';
+
+CREATE TRIGGER policies_before_write
+    BEFORE INSERT OR UPDATE ON execlave.policies
+    FOR EACH ROW EXECUTE FUNCTION execlave.policies_before_write();
+CREATE TRIGGER policies_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON execlave.policies
+    FOR EACH STATEMENT EXECUTE FUNCTION execlave.invalidate_cache();
+
+CREATE FUNCTION execlave.validate_policy(type text, config jsonb) RETURNS void
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'execlave_validate_policy';
+COMMENT ON FUNCTION execlave.validate_policy(text, jsonb) IS 'Check a policy config for a type without storing it: returns quietly, or raises 22023 naming the bad key';
+
+CREATE FUNCTION execlave.resolve_policy(policy text) RETURNS uuid
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found_id uuid;
+BEGIN
+    PERFORM execlave.check_not_null(policy, 'policy');
+    IF policy ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        SELECT p.id INTO found_id FROM execlave.policies p WHERE p.id = policy::uuid;
+    ELSE
+        SELECT p.id INTO found_id FROM execlave.policies p WHERE p.name = policy;
+    END IF;
+    IF found_id IS NULL THEN
+        RAISE EXCEPTION 'policy "%" does not exist', policy
+            USING ERRCODE = 'EX006', HINT = 'Name a policy by its name or id; see execlave.policies.';
+    END IF;
+    RETURN found_id;
+END
+$$;
+COMMENT ON FUNCTION execlave.resolve_policy(text) IS 'UUID of the policy named by name or UUID; raises EX006 when unknown';
+
+CREATE FUNCTION execlave.resolve_agents(agents text[]) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF agents IS NULL OR cardinality(agents) = 0 THEN
+        RETURN NULL;            -- every agent
+    END IF;
+    IF array_position(agents, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'agents must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN ARRAY(SELECT DISTINCT execlave.resolve_agent(a) FROM unnest(agents) AS a ORDER BY 1);
+END
+$$;
+COMMENT ON FUNCTION execlave.resolve_agents(text[]) IS 'Agent keys or UUIDs to a sorted array of UUIDs; NULL or empty means every agent (NULL)';
+
+CREATE FUNCTION execlave_create_policy(name text, type text, mode text, config jsonb DEFAULT '{}',
+                                       agents text[] DEFAULT NULL, metadata jsonb DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_id uuid;
+BEGIN
+    PERFORM execlave.check_not_null(name, 'name');
+    PERFORM execlave.check_not_null(type, 'type');
+    PERFORM execlave.check_not_null(mode, 'mode');
+    PERFORM execlave.check_not_null(config, 'config');
+    PERFORM execlave.check_not_null(metadata, 'metadata');
+    IF EXISTS (SELECT 1 FROM execlave.policies p WHERE p.name = execlave_create_policy.name) THEN
+        RAISE EXCEPTION 'policy "%" already exists', name
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Change it with execlave_update_policy(), or choose another name.';
+    END IF;
+    INSERT INTO execlave.policies (name, type, mode, config, agent_ids, metadata)
+    VALUES (name, type, mode, config, execlave.resolve_agents(agents), metadata)
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION execlave_create_policy(text, text, text, jsonb, text[], jsonb) IS 'Create an active policy; agents (keys or UUIDs) NULL or empty = every agent. Returns its id. The config is validated per type (22023 naming the key)';
+
+CREATE FUNCTION execlave_update_policy(policy text, mode text DEFAULT NULL, config jsonb DEFAULT NULL,
+                                       agents text[] DEFAULT NULL, name text DEFAULT NULL,
+                                       metadata jsonb DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    pid uuid := execlave.resolve_policy(policy);
+BEGIN
+    UPDATE execlave.policies p
+    SET mode = coalesce(execlave_update_policy.mode, p.mode),
+        config = coalesce(execlave_update_policy.config, p.config),
+        agent_ids = CASE WHEN agents IS NULL THEN p.agent_ids
+                         ELSE execlave.resolve_agents(agents) END,
+        name = coalesce(execlave_update_policy.name, p.name),
+        metadata = coalesce(execlave_update_policy.metadata, p.metadata)
+    WHERE p.id = pid;
+    RETURN pid;
+END
+$$;
+COMMENT ON FUNCTION execlave_update_policy(text, text, jsonb, text[], text, jsonb) IS 'Change a policy (by name or id); NULL arguments keep the current value; agents = ''{}'' applies it to every agent';
+
+CREATE FUNCTION execlave.set_policy_active(policy text, want boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    pid uuid := execlave.resolve_policy(policy);
+BEGIN
+    UPDATE execlave.policies p SET active = want WHERE p.id = pid AND p.active <> want;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION execlave.set_policy_active(text, boolean) IS 'Enable or disable a policy; true when the flag changed';
+
+CREATE FUNCTION execlave_enable_policy(policy text) RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+RETURN execlave.set_policy_active(policy, true);
+COMMENT ON FUNCTION execlave_enable_policy(text) IS 'Enable a policy (by name or id); false if it was already active';
+
+CREATE FUNCTION execlave_disable_policy(policy text) RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+RETURN execlave.set_policy_active(policy, false);
+COMMENT ON FUNCTION execlave_disable_policy(text) IS 'Disable a policy (by name or id) without deleting it; false if it was already inactive';
+
+CREATE FUNCTION execlave_drop_policy(policy text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM execlave.policies p WHERE p.id = execlave.resolve_policy(policy);
+END
+$$;
+COMMENT ON FUNCTION execlave_drop_policy(text) IS 'Delete a policy (by name or id); its violations stay, with its id and name';
+
+-------------------------------------------------------------------------------
+-- Violations: append-only record of every policy violation
+-------------------------------------------------------------------------------
+CREATE TABLE execlave.violations (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    policy_id   uuid        NOT NULL,
+    policy_name text        COLLATE "C" NOT NULL,
+    policy_type text        NOT NULL,
+    mode        text        NOT NULL,
+    agent_id    uuid        NOT NULL,
+    agent_key   text        COLLATE "C" NOT NULL,
+    trace_id    text,
+    phase       text        NOT NULL,
+    message     text        NOT NULL,
+    details     jsonb       NOT NULL DEFAULT '{}',
+    recorded_by text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT violations_phase_check CHECK (phase IN ('pre_execution', 'ingestion')),
+    CONSTRAINT violations_mode_check CHECK (mode IN ('log', 'flag', 'block')),
+    CONSTRAINT violations_details_check CHECK (pg_catalog.jsonb_typeof(details) = 'object')
+);
+CREATE INDEX violations_agent_idx ON execlave.violations (agent_id, created_at);
+CREATE INDEX violations_policy_idx ON execlave.violations (policy_id, created_at);
+CREATE INDEX violations_created_idx ON execlave.violations (created_at);
+CREATE INDEX violations_trace_idx ON execlave.violations (trace_id) WHERE trace_id IS NOT NULL;
+COMMENT ON TABLE execlave.violations IS 'Append-only record of policy violations. Block-mode violations are committed even when the refused statement rolls back';
+COMMENT ON COLUMN execlave.violations.policy_id IS 'Policy that was violated (no foreign key: violations outlive dropped policies)';
+COMMENT ON COLUMN execlave.violations.trace_id IS 'Trace that violated (ingestion phase); for a blocked trace, the id it would have had';
+COMMENT ON COLUMN execlave.violations.phase IS 'pre_execution (execlave_enforce) or ingestion (trace insert)';
+COMMENT ON COLUMN execlave.violations.details IS 'What was found: counts, positions, pattern names, scores, short keyed hashes; never the raw sensitive value';
+COMMENT ON COLUMN execlave.violations.recorded_by IS 'Role whose request violated the policy';
+SELECT pg_catalog.pg_extension_config_dump('execlave.violations', '');
+SELECT pg_catalog.pg_extension_config_dump('execlave.violations_id_seq', '');
+
+CREATE TRIGGER violations_append_only
+    BEFORE UPDATE OR DELETE ON execlave.violations
+    FOR EACH ROW EXECUTE FUNCTION execlave.forbid_change();
+
+-- Key for the short hashes of found PII values in violation details (an
+-- HMAC, so a hash of a low-entropy value such as an SSN cannot be reversed
+-- by enumeration).  Readable by the extension owner only.
+CREATE TABLE execlave.pii_hash_key (
+    key         bytea       NOT NULL,
+    CONSTRAINT pii_hash_key_length CHECK (octet_length(key) = 32)
+);
+CREATE UNIQUE INDEX pii_hash_key_one_row ON execlave.pii_hash_key ((true));
+COMMENT ON TABLE execlave.pii_hash_key IS 'Secret key of the keyed hashes in violation details; one row, created at install, readable by the extension owner only';
+INSERT INTO execlave.pii_hash_key (key)
+VALUES (pg_catalog.decode(pg_catalog.replace(
+    pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex'));
+-- Registered so pg_dump knows of it, with a filter that dumps no row: a
+-- restored database keeps the key its own CREATE EXTENSION made.
+SELECT pg_catalog.pg_extension_config_dump('execlave.pii_hash_key', 'WHERE false');
+
+-- Writes violations and their policy.violated events.  Called from C only
+-- (in the caller's transaction, or by the recorder worker for blocked
+-- requests); granted to no role.
+CREATE FUNCTION execlave.record_violations(violations jsonb) RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v record;
+    ids bigint[] := '{}';
+BEGIN
+    FOR v IN
+        INSERT INTO execlave.violations (policy_id, policy_name, policy_type, mode, agent_id,
+            agent_key, trace_id, phase, message, details, recorded_by)
+        SELECT r.policy_id, r.policy_name, r.policy_type, r.mode, r.agent_id, r.agent_key,
+            r.trace_id, r.phase, r.message, coalesce(r.details, '{}'), r.recorded_by
+        FROM jsonb_to_recordset(violations) AS r(policy_id uuid, policy_name text,
+            policy_type text, mode text, agent_id uuid, agent_key text, trace_id text,
+            phase text, message text, details jsonb, recorded_by text)
+        RETURNING *
+    LOOP
+        ids := ids || v.id;
+        IF v.mode IN ('flag', 'block') THEN
+            PERFORM execlave.emit_event('policy.violated', v.agent_id, jsonb_build_object(
+                'violation_id', v.id, 'policy_id', v.policy_id, 'policy_name', v.policy_name,
+                'policy_type', v.policy_type, 'mode', v.mode, 'phase', v.phase,
+                'agent_id', v.agent_id, 'agent_key', v.agent_key, 'trace_id', v.trace_id,
+                'message', v.message));
+        END IF;
+    END LOOP;
+    RETURN ids;
+END
+$$;
+COMMENT ON FUNCTION execlave.record_violations(jsonb) IS 'Internal: insert violations (a JSON array) and emit policy.violated for flag and block modes';
+
+CREATE FUNCTION execlave_enforce(agent text, input text, model text DEFAULT NULL,
+                                 estimated_cost numeric DEFAULT NULL, tools text[] DEFAULT NULL,
+                                 metadata jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'execlave_enforce';
+COMMENT ON FUNCTION execlave_enforce(text, text, text, numeric, text[], jsonb) IS 'Pre-execution check: evaluates the agent''s active policies on the request and records violations. Returns {allowed, violations[], warnings[]}; never raises for a policy outcome';
+
+CREATE FUNCTION execlave_enforce_strict(agent text, input text, model text DEFAULT NULL,
+                                        estimated_cost numeric DEFAULT NULL, tools text[] DEFAULT NULL,
+                                        metadata jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'execlave_enforce_strict';
+COMMENT ON FUNCTION execlave_enforce_strict(text, text, text, numeric, text[], jsonb) IS 'execlave_enforce() for callers who prefer exceptions: raises EX001 for a paused agent and EX003 (violations in the detail) for a blocked request; otherwise returns the same answer';
+
+-------------------------------------------------------------------------------
 -- Privileges
 -------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA execlave FROM PUBLIC;
 
 GRANT SELECT ON execlave.agents, execlave.agent_status_history, execlave.events, execlave.traces,
-    execlave.grants, execlave.grant_history
+    execlave.grants, execlave.grant_history, execlave.policies, execlave.violations
     TO execlave_reader, execlave_app, execlave_admin;
+GRANT INSERT (name, type, mode, config, agent_ids, active, metadata),
+    UPDATE (name, type, mode, config, agent_ids, active, metadata), DELETE
+    ON execlave.policies TO execlave_admin;
 GRANT INSERT (source_id, target_id, actions, expires_at), UPDATE (revoked_at) ON execlave.grants
     TO execlave_admin;
 GRANT INSERT, UPDATE (name, description, status, pause_reason, tags, metadata) ON execlave.agents
@@ -698,15 +969,23 @@ GRANT INSERT, UPDATE (name, description, status, pause_reason, tags, metadata) O
 GRANT INSERT ON execlave.traces TO execlave_app, execlave_admin;
 
 GRANT EXECUTE ON FUNCTION execlave.resolve_agent(text), execlave.check_not_null(anyelement, text),
-    execlave.new_trace_id(), execlave.canonical_actions(text[]), execlave.actions_valid(text[])
+    execlave.new_trace_id(), execlave.canonical_actions(text[]), execlave.actions_valid(text[]),
+    execlave.validate_policy(text, jsonb), execlave.resolve_policy(text), execlave.resolve_agents(text[])
     TO execlave_reader, execlave_app, execlave_admin;
+GRANT EXECUTE ON FUNCTION execlave.set_policy_active(text, boolean) TO execlave_admin;
+REVOKE ALL ON FUNCTION execlave.record_violations(jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),
     execlave_register_agent(text, text, text, text[], jsonb), execlave_pause_agent(text, text),
     execlave_resume_agent(text), execlave_submit_trace(text, jsonb),
     execlave_grant(text, text, text[], timestamptz), execlave_revoke(uuid),
     execlave_revoke(text, text, text[]), execlave_authorize(text, text, text),
-    execlave_authorize_explain(text, text, text) FROM PUBLIC;
+    execlave_authorize_explain(text, text, text),
+    execlave_create_policy(text, text, text, jsonb, text[], jsonb),
+    execlave_update_policy(text, text, jsonb, text[], text, jsonb), execlave_enable_policy(text),
+    execlave_disable_policy(text), execlave_drop_policy(text),
+    execlave_enforce(text, text, text, numeric, text[], jsonb),
+    execlave_enforce_strict(text, text, text, numeric, text[], jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),
     execlave_authorize(text, text, text), execlave_authorize_explain(text, text, text)
     TO execlave_reader, execlave_app, execlave_admin;
@@ -715,3 +994,8 @@ GRANT EXECUTE ON FUNCTION execlave_grant(text, text, text[], timestamptz), execl
 GRANT EXECUTE ON FUNCTION execlave_submit_trace(text, jsonb) TO execlave_app, execlave_admin;
 GRANT EXECUTE ON FUNCTION execlave_register_agent(text, text, text, text[], jsonb),
     execlave_pause_agent(text, text), execlave_resume_agent(text) TO execlave_admin;
+GRANT EXECUTE ON FUNCTION execlave_create_policy(text, text, text, jsonb, text[], jsonb),
+    execlave_update_policy(text, text, jsonb, text[], text, jsonb), execlave_enable_policy(text),
+    execlave_disable_policy(text), execlave_drop_policy(text) TO execlave_admin;
+GRANT EXECUTE ON FUNCTION execlave_enforce(text, text, text, numeric, text[], jsonb),
+    execlave_enforce_strict(text, text, text, numeric, text[], jsonb) TO execlave_app, execlave_admin;

@@ -39,6 +39,14 @@ execlave_config_init(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("execlave.record_timeout",
+							gettext_noop("Longest wait to commit a blocked request's violations in a separate transaction."),
+							gettext_noop("Also the recorder's lock and statement timeout. Past it the violations go to the server log."),
+							&execlave_record_timeout_ms,
+							5000, 100, 600000,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("execlave");
 }
 

@@ -23,4 +23,5 @@ _PG_init(void)
 	execlave_agent_cache_init();
 	execlave_grants_init();
 	execlave_traces_init();
+	execlave_policy_init();
 }

@@ -30,8 +30,10 @@
  */
 #define ERRCODE_EXECLAVE_AGENT_PAUSED		MAKE_SQLSTATE('E','X','0','0','1')
 #define ERRCODE_EXECLAVE_UNKNOWN_AGENT		MAKE_SQLSTATE('E','X','0','0','2')
+#define ERRCODE_EXECLAVE_POLICY_BLOCKED		MAKE_SQLSTATE('E','X','0','0','3')
 #define ERRCODE_EXECLAVE_AGENT_ARCHIVED		MAKE_SQLSTATE('E','X','0','0','4')
 #define ERRCODE_EXECLAVE_UNKNOWN_GRANT		MAKE_SQLSTATE('E','X','0','0','5')
+#define ERRCODE_EXECLAVE_UNKNOWN_POLICY		MAKE_SQLSTATE('E','X','0','0','6')
 
 /* Agent statuses, in the order of the SQL CHECK constraint. */
 typedef enum ExeclaveAgentStatus
@@ -69,6 +71,8 @@ extern void execlave_require_preload(const char *feature);
 typedef void (*execlave_tuple_fn) (HeapTuple tup, TupleDesc desc, void *arg);
 extern void execlave_index_scan(Oid relid, Oid indexid, int nkeys, ScanKeyData *keys,
 								execlave_tuple_fn fn, void *arg);
+extern void execlave_heap_scan(Oid relid, execlave_tuple_fn fn, void *arg);
+extern AttrNumber execlave_tupdesc_attnum(TupleDesc desc, const char *name);
 extern Oid	execlave_relid(const char *name);
 extern AttrNumber execlave_attnum(Oid relid, const char *name);
 
@@ -101,5 +105,12 @@ extern void execlave_grants_init(void);
 
 /* traces.c */
 extern void execlave_traces_init(void);
+
+/* policy.c */
+extern void execlave_policy_init(void);
+
+/* recorder.c */
+extern int	execlave_record_timeout_ms;
+PGDLLEXPORT extern void execlave_recorder_main(Datum arg);
 
 #endif							/* EXECLAVE_H */

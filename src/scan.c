@@ -21,6 +21,7 @@
 /*
  * Scan index indexid of relid for tuples matching keys (heap attribute
  * numbers; systable_beginscan maps them to index columns) and call fn on each.
+ * With indexid InvalidOid the whole heap is scanned.
  */
 void
 execlave_index_scan(Oid relid, Oid indexid, int nkeys, ScanKeyData *keys,
@@ -33,12 +34,37 @@ execlave_index_scan(Oid relid, Oid indexid, int nkeys, ScanKeyData *keys,
 
 	snap = RegisterSnapshot(IsInParallelMode() ? GetTransactionSnapshot()
 							: GetLatestSnapshot());
-	scan = systable_beginscan(rel, indexid, true, snap, nkeys, keys);
+	scan = systable_beginscan(rel, indexid, OidIsValid(indexid), snap, nkeys, keys);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		fn(tup, RelationGetDescr(rel), arg);
 	systable_endscan(scan);
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
+}
+
+/* Call fn on every tuple of relid visible to the latest snapshot. */
+void
+execlave_heap_scan(Oid relid, execlave_tuple_fn fn, void *arg)
+{
+	execlave_index_scan(relid, InvalidOid, 0, NULL, fn, arg);
+}
+
+/* Number of column name in desc (not dropped); error if absent. */
+AttrNumber
+execlave_tupdesc_attnum(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return i + 1;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("table has no column \"%s\"", name),
+			 errhint("Reinstall or update the execlave extension.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
 /* OID of relation name in schema execlave; clear error if missing. */

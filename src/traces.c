@@ -5,49 +5,57 @@
  * execlave.traces_before_insert() runs BEFORE INSERT FOR EACH ROW on
  * execlave.traces.  It resolves the agent named by agent_id or agent_key (a
  * key or a UUID), fills in whichever of the two is missing, and enforces the
- * kill switch: a paused agent's trace is refused with EX001.  Policy
- * evaluation hangs on this same path.  No query runs per row once the agent
- * is cached (agent_cache.c).
+ * kill switch: a paused agent's trace is refused with EX001.  Then it
+ * evaluates the active policies that apply to the agent (policy.c): log and
+ * flag violations are recorded in this transaction, flag marks the trace
+ * flagged_for_review, masking PII policies rewrite input/output, and a block
+ * commits its violations separately (recorder.c) and refuses the row with
+ * EX003.  No query runs per row once the agent and policies are cached.
  */
-#include "execlave.h"
+#include "policy.h"
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(execlave_traces_before_insert);
 PG_FUNCTION_INFO_V1(execlave_new_trace_id);
 
+/* Columns the trigger reads or writes, by position in trace_columns[]. */
+enum
+{
+	COL_AGENT_ID,
+	COL_AGENT_KEY,
+	COL_TRACE_ID,
+	COL_STATUS,
+	COL_INPUT,
+	COL_OUTPUT,
+	COL_MODEL,
+	COL_TOOLS,
+	COL_PROMPT_TOKENS,
+	COL_COMPLETION_TOKENS,
+	COL_TOTAL_TOKENS,
+	NUM_COLS
+};
+
+static const char *const trace_columns[NUM_COLS] = {
+	"agent_id", "agent_key", "trace_id", "status", "input", "output", "model", "tools",
+	"prompt_tokens", "completion_tokens", "total_tokens"
+};
+
 /* Column numbers of the last relation the trigger ran on. */
 static Oid	memo_relid = InvalidOid;
-static AttrNumber memo_att_agent_id;
-static AttrNumber memo_att_agent_key;
+static AttrNumber memo_att[NUM_COLS];
 
 /* Nothing to set up yet; kept so _PG_init calls every module alike. */
 void
 execlave_traces_init(void)
 {
-}
-
-/* Number of the named column in desc; error if absent. */
-static AttrNumber
-trace_attnum(TupleDesc desc, const char *name)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return i + 1;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("table has no column \"%s\"", name),
-			 errhint("execlave.traces_before_insert() belongs on execlave.traces and its partitions.")));
-	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
 /* Does column attnum of desc still carry this name? */
@@ -62,20 +70,150 @@ attnum_is(TupleDesc desc, AttrNumber attnum, const char *name)
 	return !att->attisdropped && strcmp(NameStr(att->attname), name) == 0;
 }
 
-/* Set memo_att_* for rel, reusing the memo when it still fits. */
+/* Set memo_att[] for rel, reusing the memo when it still fits. */
 static void
 memo_columns(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	bool		fits = memo_relid == RelationGetRelid(rel);
 
-	if (memo_relid == RelationGetRelid(rel) &&
-		attnum_is(desc, memo_att_agent_id, "agent_id") &&
-		attnum_is(desc, memo_att_agent_key, "agent_key"))
+	for (int i = 0; fits && i < NUM_COLS; i++)
+		fits = attnum_is(desc, memo_att[i], trace_columns[i]);
+	if (fits)
 		return;
 	memo_relid = InvalidOid;
-	memo_att_agent_id = trace_attnum(desc, "agent_id");
-	memo_att_agent_key = trace_attnum(desc, "agent_key");
+	for (int i = 0; i < NUM_COLS; i++)
+		memo_att[i] = execlave_tupdesc_attnum(desc, trace_columns[i]);
 	memo_relid = RelationGetRelid(rel);
+}
+
+/* An int4 column as a count, -1 when NULL. */
+static int64
+count_or_unknown(HeapTuple tuple, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, memo_att[col], desc, &isnull);
+
+	return isnull ? -1 : (int64) DatumGetInt32(d);
+}
+
+/* A text column's bytes (detoasted), or NULL. */
+static const char *
+text_column(HeapTuple tuple, TupleDesc desc, int col, size_t *len)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, memo_att[col], desc, &isnull);
+	text	   *t;
+
+	if (isnull)
+	{
+		*len = 0;
+		return NULL;
+	}
+	t = DatumGetTextPP(d);
+	*len = VARSIZE_ANY_EXHDR(t);
+	return VARDATA_ANY(t);
+}
+
+/*
+ * Evaluate the agent's policies on the trace.  Returns the tuple to store
+ * (flagged and/or masked), records log and flag violations in this
+ * transaction, and for a block records durably and raises EX003.
+ */
+static HeapTuple
+apply_policies(HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id, const char *agent_key)
+{
+	PolicyRequest req;
+	PolicyOutcome out;
+	bool		isnull;
+	Datum		d;
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
+	int			n = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.ingestion = true;
+	memcpy(&req.agent_id, agent_id, sizeof(pg_uuid_t));
+	strlcpy(req.agent_key, agent_key, sizeof(req.agent_key));
+	d = heap_getattr(tuple, memo_att[COL_TRACE_ID], desc, &isnull);
+	req.trace_id = isnull ? NULL : TextDatumGetCString(d);
+	req.input = text_column(tuple, desc, COL_INPUT, &req.input_len);
+	req.output = text_column(tuple, desc, COL_OUTPUT, &req.output_len);
+	d = heap_getattr(tuple, memo_att[COL_MODEL], desc, &isnull);
+	req.model = isnull ? NULL : TextDatumGetCString(d);
+	d = heap_getattr(tuple, memo_att[COL_TOOLS], desc, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *enulls;
+		int			ne;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &enulls, &ne);
+		req.tools = palloc(sizeof(char *) * Max(ne, 1));
+		for (int i = 0; i < ne; i++)
+			if (!enulls[i])
+				req.tools[req.ntools++] = TextDatumGetCString(elems[i]);
+	}
+	req.prompt_tokens = count_or_unknown(tuple, desc, COL_PROMPT_TOKENS);
+	req.completion_tokens = count_or_unknown(tuple, desc, COL_COMPLETION_TOKENS);
+	req.total_tokens = count_or_unknown(tuple, desc, COL_TOTAL_TOKENS);
+
+	execlave_policy_evaluate(&req, &out);
+	if (out.violations == NIL)
+		return tuple;
+
+	if (out.blocked)
+	{
+		StringInfoData names;
+		int			nblock = 0;
+		ListCell   *lc;
+		char	   *json = execlave_violations_json(&req, out.violations);
+
+		initStringInfo(&names);
+		foreach(lc, out.violations)
+		{
+			PolicyViolation *v = lfirst(lc);
+
+			if (v->mode != MODE_BLOCK)
+				continue;
+			appendStringInfo(&names, "%s\"%s\"", nblock++ > 0 ? ", " : "", v->policy_name);
+		}
+		execlave_record_durably(json);
+		ereport(ERROR,
+				(errcode(ERRCODE_EXECLAVE_POLICY_BLOCKED),
+				 errmsg("trace of agent \"%s\" blocked by %s %s", req.agent_key,
+						nblock == 1 ? "policy" : "policies", names.data),
+				 errdetail_internal("%s", json),
+				 errhint("The violations are recorded in execlave.violations.")));
+	}
+
+	execlave_record_violations(execlave_violations_json(&req, out.violations));
+	if (out.flagged)
+	{
+		cols[n] = memo_att[COL_STATUS];
+		vals[n++] = CStringGetTextDatum("flagged_for_review");
+	}
+	if (out.input_masks != NIL)
+	{
+		size_t		len;
+		char	   *masked = execlave_apply_masks(req.input, req.input_len, out.input_masks, &len);
+
+		cols[n] = memo_att[COL_INPUT];
+		vals[n++] = PointerGetDatum(cstring_to_text_with_len(masked, len));
+	}
+	if (out.output_masks != NIL)
+	{
+		size_t		len;
+		char	   *masked = execlave_apply_masks(req.output, req.output_len, out.output_masks, &len);
+
+		cols[n] = memo_att[COL_OUTPUT];
+		vals[n++] = PointerGetDatum(cstring_to_text_with_len(masked, len));
+	}
+	if (n == 0)
+		return tuple;
+	return heap_modify_tuple_by_cols(tuple, desc, n, cols, vals, nulls);
 }
 
 /*
@@ -97,6 +235,8 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 	char	   *given_key;
 	bool		set_id,
 				set_key;
+	pg_uuid_t	agent_id;
+	char		agent_key[EXECLAVE_MAX_KEY_LEN + 1];
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -111,8 +251,8 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 	tuple = trigdata->tg_trigtuple;
 	memo_columns(rel);
 
-	id_datum = heap_getattr(tuple, memo_att_agent_id, desc, &id_null);
-	key_datum = heap_getattr(tuple, memo_att_agent_key, desc, &key_null);
+	id_datum = heap_getattr(tuple, memo_att[COL_AGENT_ID], desc, &id_null);
+	key_datum = heap_getattr(tuple, memo_att[COL_AGENT_KEY], desc, &key_null);
 	given_key = key_null ? NULL : TextDatumGetCString(key_datum);	/* once per row */
 
 	execlave_agent_cache_sync();
@@ -150,9 +290,13 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 
 	execlave_check_agent_usable(agent);
 
+	/* Copy the agent: loading the policy cache may flush the agent cache. */
+	memcpy(&agent_id, &agent->id, sizeof(pg_uuid_t));
+	strlcpy(agent_key, agent->key, sizeof(agent_key));
+
 	/* Complete the row only when something is missing or not canonical. */
 	set_id = id_null;
-	set_key = given_key == NULL || strcmp(given_key, agent->key) != 0;
+	set_key = given_key == NULL || strcmp(given_key, agent_key) != 0;
 	if (set_id || set_key)
 	{
 		int			cols[2];
@@ -164,17 +308,21 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 		{
 			pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
 
-			memcpy(copy, &agent->id, sizeof(pg_uuid_t));
-			cols[n] = memo_att_agent_id;
+			memcpy(copy, &agent_id, sizeof(pg_uuid_t));
+			cols[n] = memo_att[COL_AGENT_ID];
 			vals[n++] = UUIDPGetDatum(copy);
 		}
 		if (set_key)
 		{
-			cols[n] = memo_att_agent_key;
-			vals[n++] = CStringGetTextDatum(agent->key);
+			cols[n] = memo_att[COL_AGENT_KEY];
+			vals[n++] = CStringGetTextDatum(agent_key);
 		}
 		tuple = heap_modify_tuple_by_cols(tuple, desc, n, cols, vals, nulls);
 	}
+
+	/* Policies, after the kill switch. */
+	if (execlave_policies_apply_to(&agent_id))
+		tuple = apply_policies(tuple, desc, &agent_id, agent_key);
 	return PointerGetDatum(tuple);
 }
 

@@ -1,0 +1,155 @@
+/*
+ * policy.h
+ *		The policy engine's internal interface: compiled policies, evaluation
+ *		requests and results.  Shared by policy_config.c (validation and
+ *		compilation), policy.c (cache, evaluation, ingestion and
+ *		execlave_enforce) and recorder.c (durable recording of blocks).
+ */
+#ifndef EXECLAVE_POLICY_H
+#define EXECLAVE_POLICY_H
+
+#include "execlave.h"
+#include "scanner.h"
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+typedef enum PolicyType
+{
+	POLICY_PROMPT_INJECTION = 0,
+	POLICY_PII_DETECTION,
+	POLICY_MODEL_ALLOWLIST,
+	POLICY_TOKEN_LIMIT,
+	POLICY_TOOL_ACCESS,
+	POLICY_NUM_TYPES
+} PolicyType;
+
+typedef enum PolicyMode
+{
+	MODE_LOG = 0,
+	MODE_FLAG,
+	MODE_BLOCK
+} PolicyMode;
+
+/* One entry of an allow or deny list: an exact name, or a prefix ("gpt-4*"). */
+typedef struct NameRule
+{
+	char	   *name;
+	int			len;
+	bool		prefix;
+} NameRule;
+
+typedef struct NameList
+{
+	int			n;
+	NameRule   *rules;
+} NameList;
+
+/*
+ * A policy ready to evaluate.  Everything hangs off the memory context the
+ * policy was compiled in.
+ */
+typedef struct CompiledPolicy
+{
+	pg_uuid_t	id;
+	char	   *name;
+	PolicyType	type;
+	PolicyMode	mode;
+	int			nagents;		/* 0: every agent */
+	pg_uuid_t  *agents;			/* sorted */
+
+	bool		scan_input;		/* prompt_injection, pii_detection */
+	bool		scan_output;
+
+	/* prompt_injection */
+	double		threshold;
+	InjMatcher *matcher;
+	int			nphrases;
+	int		   *phrase_family;	/* phrase index -> family index */
+	int			nfamilies;
+	const char **family_names;
+	double	   *family_weights;
+
+	/* pii_detection */
+	unsigned	pii_types;
+	bool		mask;
+
+	/* model_allowlist, tool_access */
+	NameList	allow;
+	NameList	deny;
+	bool		require_model;
+
+	/* token_limit: -1 when not set */
+	int64		max_total;
+	int64		max_prompt;
+	int64		max_completion;
+} CompiledPolicy;
+
+/* What is evaluated: a trace being ingested or a pre-execution request. */
+typedef struct PolicyRequest
+{
+	bool		ingestion;		/* else pre_execution */
+	pg_uuid_t	agent_id;
+	char		agent_key[EXECLAVE_MAX_KEY_LEN + 1];
+	const char *trace_id;		/* ingestion only */
+	const char *input;			/* NULL when absent */
+	size_t		input_len;
+	const char *output;
+	size_t		output_len;
+	const char *model;			/* NULL when absent */
+	int			ntools;
+	char	  **tools;
+	int64		prompt_tokens;	/* -1 when unknown */
+	int64		completion_tokens;
+	int64		total_tokens;
+} PolicyRequest;
+
+/* A span of text to mask (byte offsets). */
+typedef struct MaskSpan
+{
+	size_t		start;
+	size_t		len;
+	PiiType		type;
+} MaskSpan;
+
+/* One violation, with copies of the policy fields it needs. */
+typedef struct PolicyViolation
+{
+	pg_uuid_t	policy_id;
+	char	   *policy_name;
+	PolicyType	type;
+	PolicyMode	mode;
+	char	   *message;
+	char	   *details;		/* JSON object text */
+} PolicyViolation;
+
+typedef struct PolicyOutcome
+{
+	List	   *violations;		/* of PolicyViolation * */
+	List	   *warnings;		/* of char * */
+	bool		blocked;		/* some violation is in block mode */
+	bool		flagged;		/* some violation is in flag mode */
+	List	   *input_masks;	/* of MaskSpan *, from masking policies */
+	List	   *output_masks;
+} PolicyOutcome;
+
+/* policy_config.c */
+extern const char *const execlave_policy_type_names[POLICY_NUM_TYPES];
+extern const char *const execlave_policy_mode_names[3];
+extern PolicyType execlave_policy_type(const char *name);
+extern PolicyMode execlave_policy_mode(const char *name, bool *alias);
+extern void execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config,
+									MemoryContext cxt);
+
+/* policy.c */
+extern bool execlave_policies_apply_to(const pg_uuid_t *agent);
+extern void execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out);
+extern char *execlave_violations_json(const PolicyRequest *req, List *violations);
+extern void execlave_record_violations(const char *json);
+extern char *execlave_apply_masks(const char *text, size_t len, List *spans, size_t *newlen);
+
+/* recorder.c */
+extern void execlave_record_durably(const char *json);
+
+#endif							/* EXECLAVE_POLICY_H */
