@@ -12,11 +12,13 @@
  * punctuation characters a value can begin with) the detectors are tried in
  * a fixed order, each with bounded lookahead; the first that recognises a
  * value wins, the value is reported if its type was asked for, and the walk
- * resumes after it.  A word start where nothing matched is skipped as a whole
- * word, since no value starts inside a word.  The only scan that can run far
- * is the one over an e-mail local part looking for '@'; its result is
- * remembered for every later start inside the same run, so that run is read
- * once.
+ * resumes after it (values of types not asked for are skipped the same way,
+ * as are card- and IBAN-shaped numbers that fail their checksum).  A word
+ * start where nothing matched is skipped as a whole word, since no value
+ * starts inside a word.  The scans that can run far are the one over an
+ * e-mail local part looking for '@', whose result is remembered for every
+ * later start inside the same run so that run is read once, and the one over
+ * an API key body, which starts only at a token boundary.
  *
  * Prompt injection: an Aho-Corasick automaton over the normalized byte
  * stream (ASCII folded to lower case, whitespace runs collapsed to one
@@ -220,9 +222,10 @@ pii_iban_ok(const char *s, size_t n)
 /*
  * Each detector is called with a position i at which the main loop allows a
  * value to start, and returns the end (exclusive) of the value starting
- * there, or 0 if there is none.  All of them look at most a bounded number
- * of bytes ahead, except the e-mail local part (memoized, see scan_email)
- * and an API key body (read once per token).
+ * there, or 0 if there is none (scan_card and scan_iban may also set *skip,
+ * see detect_at).  All of them look at most a bounded number of bytes ahead
+ * (about 70), except the e-mail local part (memoized, see scan_email) and an
+ * API key body (read once per token).
  */
 
 /* Remembered result of the last e-mail local-part scan */
