@@ -392,18 +392,7 @@ for s in authz varied_authz; do
 done
 
 echo "==> pgbench: ${#SCRIPTS[@]} scripts x $PGBENCH_ROUNDS rounds x ${PGBENCH_SECS} s, $PGBENCH_CLIENTS clients, -M prepared (+ 2 s warm-up each)"
-for s in "${SCRIPTS[@]}"; do pgbench_run "$s" -T 2 >/dev/null; done
-for r in $(seq 1 "$PGBENCH_ROUNDS"); do
-    line="    round $r/$PGBENCH_ROUNDS:"
-    for i in "${!SCRIPTS[@]}"; do
-        s=${SCRIPTS[$(((r + i) % ${#SCRIPTS[@]}))]}
-        res=$(pgbench_run "$s" -T "$PGBENCH_SECS")
-        read -r n tps <<<"$res"
-        q "$DB" -c "INSERT INTO bench.results VALUES ('pgbench', '$s', $r, $n, $PGBENCH_SECS, $tps)"
-        line+=$(printf ' %s %.0f' "$s" "$tps")
-    done
-    echo "$line tps"
-done
+bench_pgbench_rounds "$DB" "${SCRIPTS[@]}"
 
 # ---------------------------------------------------------------------------
 # 5. Memory at 1,000,000 grants

@@ -6,7 +6,7 @@
 # Sets PGHOST/PGPORT/PGUSER (default: the local cluster of scripts/local.sh),
 # PSQL (path of psql) and BENCH_OUT_DIR (test/bench/out, git-ignored), and
 # defines die, q, bench_check_int, bench_check_server, bench_recreate_db,
-# progress and bench_save_report.
+# progress, bench_save_report and bench_pgbench_rounds.
 # shellcheck shell=bash
 
 export PGHOST=${PGHOST:-/var/lib/execlave-dev/sock}
@@ -74,4 +74,27 @@ bench_save_report() {
     if mkdir -p "$BENCH_OUT_DIR" 2>/dev/null; then
         printf '%s\n' "$2" >"$BENCH_OUT_DIR/$1" 2>/dev/null || true
     fi
+}
+
+# bench_pgbench_rounds DB SCRIPT...: warm every script up for 2 s, then run
+# PGBENCH_ROUNDS rounds, each script once per round in rotating order for
+# PGBENCH_SECS, recording (series 'pgbench', variant = script, round, n, secs,
+# tps) in DB's bench.results.  The caller defines pgbench_run SCRIPT ARGS...,
+# which prints "TRANSACTIONS TPS".
+bench_pgbench_rounds() {
+    local db=$1 s r i res n tps line
+    shift
+    local scripts=("$@")
+    for s in "${scripts[@]}"; do pgbench_run "$s" -T 2 >/dev/null; done
+    for r in $(seq 1 "$PGBENCH_ROUNDS"); do
+        line="    round $r/$PGBENCH_ROUNDS:"
+        for i in "${!scripts[@]}"; do
+            s=${scripts[$(((r + i) % ${#scripts[@]}))]}
+            res=$(pgbench_run "$s" -T "$PGBENCH_SECS")
+            read -r n tps <<<"$res"
+            q "$db" -c "INSERT INTO bench.results (series, variant, round, n, secs, tps) VALUES ('pgbench', '$s', $r, $n, $PGBENCH_SECS, $tps)"
+            line+=$(printf ' %s %.0f' "$s" "$tps")
+        done
+        echo "$line tps"
+    done
 }
