@@ -15,12 +15,15 @@ OBJS = \
 	src/scanner.o \
 	src/policy_config.o \
 	src/policy.o \
-	src/recorder.o
+	src/recorder.o \
+	src/netcheck.o \
+	src/webhooks.o \
+	src/webhook_worker.o
 
 DATA = sql/execlave--$(EXTVERSION).sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants policies
+REGRESS = setup agents kill_switch traces events roles grants policies webhooks
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user
@@ -28,6 +31,7 @@ TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK = -lcurl
 # The code builds without warnings; scripts/test.sh builds with WERROR=1 so a warning fails the suite.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \
 	$(if $(WERROR),-Werror)
@@ -37,7 +41,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track header dependencies
-$(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h
+$(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h src/netcheck.h
 
 # used by scripts/test.sh
 print-regress:

@@ -35,6 +35,22 @@ ensure_deps() {
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The webhook tests' receiver runs on Node.js with the standardwebhooks npm
+# package (test/receiver); install Node from apt when absent, then the package.
+ensure_test_receiver() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        [ "$(id -u)" -eq 0 ] || die "Node.js and npm are missing; run as root or install nodejs and npm with apt-get"
+        log "installing nodejs npm"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
+    fi
+    if [ ! -d "$REPO/test/receiver/node_modules/standardwebhooks" ]; then
+        log "installing the test receiver's npm packages"
+        (cd "$REPO/test/receiver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+}
+
 # Build with warnings as configured in the Makefile, then install into PostgreSQL.
 # Extra arguments go to make (scripts/test.sh passes WERROR=1).
 build_install() {
@@ -78,6 +94,7 @@ listen_addresses = 'localhost'
 shared_preload_libraries = 'pg_cron,execlave'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
+execlave.database = 'postgres'
 max_worker_processes = 16
 CONF
 }

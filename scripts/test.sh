@@ -13,6 +13,7 @@ what=${1:-all}
 shift || true
 
 ensure_deps || exit 1
+ensure_test_receiver || exit 1
 # a compiler warning is a failure: clean first so every file is compiled
 make -C "$REPO" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
 if ! (build_install WERROR=1); then

@@ -14,6 +14,32 @@
 /* Maximum number of agents one backend keeps cached (execlave.agent_cache_size). */
 int			execlave_agent_cache_size = 10000;
 
+/* Webhook worker settings (webhook_worker.c). */
+char	   *execlave_database = NULL;
+int			execlave_webhook_batch_size = 500;
+int			execlave_webhook_concurrency = 32;
+int			execlave_webhook_timeout_ms = 15000;
+int			execlave_webhook_lease_ms = 60000;
+int			execlave_webhook_poll_interval_ms = 1000;
+char	   *execlave_webhook_retry_schedule = NULL;
+bool		execlave_webhook_allow_private = false;
+
+/* GUC check hook: the retry schedule must parse. */
+static bool
+check_retry_schedule(char **newval, void **extra, GucSource source)
+{
+	double		buf[EXECLAVE_MAX_RETRIES];
+	const char *bad = NULL;
+
+	if (execlave_parse_schedule(*newval, buf, EXECLAVE_MAX_RETRIES, &bad) < 0)
+	{
+		GUC_check_errdetail("Invalid entry at \"%s\": give comma-separated durations such as 5s, 5min, 2h, 1d or 500ms (at most %d).",
+							bad, EXECLAVE_MAX_RETRIES);
+		return false;
+	}
+	return true;
+}
+
 /* True when _PG_init ran while shared_preload_libraries was being processed. */
 static bool loaded_at_startup = false;
 
@@ -46,6 +72,72 @@ execlave_config_init(void)
 							5000, 100, 600000,
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/* A postmaster-level setting can only be defined while preloading. */
+	if (loaded_at_startup)
+		DefineCustomStringVariable("execlave.database",
+								   gettext_noop("Database whose webhook deliveries the webhook worker sends."),
+								   NULL,
+								   &execlave_database,
+								   "postgres",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_batch_size",
+							gettext_noop("Most deliveries the webhook worker claims per round."),
+							NULL,
+							&execlave_webhook_batch_size,
+							500, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_concurrency",
+							gettext_noop("Most webhook requests in flight at once."),
+							NULL,
+							&execlave_webhook_concurrency,
+							32, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_timeout",
+							gettext_noop("Timeout of one webhook request."),
+							NULL,
+							&execlave_webhook_timeout_ms,
+							15000, 100, 300000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_lease",
+							gettext_noop("How long a claimed delivery stays with the worker before it is due again."),
+							gettext_noop("At least the request timeout plus 10 seconds is used."),
+							&execlave_webhook_lease_ms,
+							60000, 1000, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_poll_interval",
+							gettext_noop("Longest sleep of the webhook worker between looks for due deliveries."),
+							gettext_noop("Commits that create deliveries wake it at once; this is the fallback."),
+							&execlave_webhook_poll_interval_ms,
+							1000, 10, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("execlave.webhook_retry_schedule",
+							   gettext_noop("Delays before each retry of a failed webhook delivery."),
+							   gettext_noop("Comma-separated durations; one attempt plus one per entry, then the delivery is dead. Each delay gets +-20% jitter."),
+							   &execlave_webhook_retry_schedule,
+							   "5s,5min,30min,2h,5h,10h,10h",
+							   PGC_SIGHUP, 0,
+							   check_retry_schedule, NULL, NULL);
+
+	DefineCustomBoolVariable("execlave.webhook_allow_private",
+							 gettext_noop("Allow webhook deliveries to loopback, private, link-local and other non-public addresses."),
+							 gettext_noop("Off by default (SSRF guard); for tests and local development."),
+							 &execlave_webhook_allow_private,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("execlave");
 }

@@ -24,4 +24,5 @@ _PG_init(void)
 	execlave_grants_init();
 	execlave_traces_init();
 	execlave_policy_init();
+	execlave_webhooks_init();
 }

@@ -19,8 +19,13 @@
 #include "utils/array.h"
 #include "utils/uuid.h"
 
+struct Latch;
+
 /* Name of the schema that holds execlave's tables and internal functions. */
 #define EXECLAVE_SCHEMA			"execlave"
+
+/* Version of the extension, for the webhook User-Agent. */
+#define EXECLAVE_VERSION		"0.1.0"
 
 /* Longest agent key accepted, in bytes. */
 #define EXECLAVE_MAX_KEY_LEN	128
@@ -34,6 +39,8 @@
 #define ERRCODE_EXECLAVE_AGENT_ARCHIVED		MAKE_SQLSTATE('E','X','0','0','4')
 #define ERRCODE_EXECLAVE_UNKNOWN_GRANT		MAKE_SQLSTATE('E','X','0','0','5')
 #define ERRCODE_EXECLAVE_UNKNOWN_POLICY		MAKE_SQLSTATE('E','X','0','0','6')
+#define ERRCODE_EXECLAVE_UNKNOWN_WEBHOOK	MAKE_SQLSTATE('E','X','0','0','7')
+#define ERRCODE_EXECLAVE_UNKNOWN_DELIVERY	MAKE_SQLSTATE('E','X','0','0','8')
 
 /* Agent statuses, in the order of the SQL CHECK constraint. */
 typedef enum ExeclaveAgentStatus
@@ -108,6 +115,22 @@ extern void execlave_traces_init(void);
 
 /* policy.c */
 extern void execlave_policy_init(void);
+
+/* webhooks.c, webhook_worker.c */
+#define EXECLAVE_MAX_RETRIES	50
+extern char *execlave_database;
+extern int	execlave_webhook_batch_size;
+extern int	execlave_webhook_concurrency;
+extern int	execlave_webhook_timeout_ms;
+extern int	execlave_webhook_lease_ms;
+extern int	execlave_webhook_poll_interval_ms;
+extern char *execlave_webhook_retry_schedule;
+extern bool execlave_webhook_allow_private;
+extern bool execlave_am_webhook_worker;
+extern void execlave_webhooks_init(void);
+extern void execlave_webhook_publish(struct Latch *latch, Oid dbid);
+extern int	execlave_parse_schedule(const char *spec, double *out, int max, const char **bad);
+PGDLLEXPORT extern void execlave_webhook_worker_main(Datum arg);
 
 /* recorder.c */
 extern int	execlave_record_timeout_ms;

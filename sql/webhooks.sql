@@ -1,0 +1,115 @@
+-- Webhook endpoints and the delivery outbox, at the SQL level (sending is
+-- tested with a real receiver in test/t/007_webhooks.pl and 008_webhook_crash.pl).
+-- The regression database is not execlave.database, so creating an endpoint warns.
+SET client_min_messages = warning;
+
+-- Create: a secret is generated, or a given one is validated and kept
+SELECT id AS hook_all, signing_secret ~ '^whsec_[A-Za-z0-9+/]{43}=$' AS generated
+FROM execlave_create_webhook('https://hooks.example.com/execlave') \gset
+SELECT :'generated' AS generated_secret_format;
+SET client_min_messages = error;
+SELECT id AS hook_paused, signing_secret
+FROM execlave_create_webhook('http://hooks.example.com:8080/paused?x=1', ARRAY['agent.paused', 'agent.paused'],
+                             'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw') \gset
+SELECT :'signing_secret' AS kept_secret;
+SELECT url, events, active, disabled_at IS NULL AS enabled FROM execlave.webhooks ORDER BY created_at, url;
+SELECT id IS NOT NULL AS star_means_all FROM execlave_create_webhook('https://hooks.example.com/star', ARRAY['*']);
+SELECT events IS NULL AS all_events FROM execlave.webhooks WHERE url = 'https://hooks.example.com/star';
+
+-- Bad URLs, events and secrets are refused; nothing is written
+SELECT expect_error($$SELECT execlave_create_webhook('ftp://example.com/x')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('file:///etc/passwd')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('example.com/no-scheme')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://exa mple.com/')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://user:secret@example.com/')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/' || repeat('a', 3000))$$);
+SELECT expect_error($$SELECT execlave_create_webhook(NULL)$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', ARRAY['agent.deleted'])$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', ARRAY[NULL])$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', NULL, 'secret')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', NULL, 'whsec_c2hvcnQ=')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', NULL, 'whsec_!!!notbase64!!!')$$);
+SELECT count(*) AS webhooks FROM execlave.webhooks;
+
+-- Fan-out: one delivery per active subscribed endpoint, in the event's transaction
+SELECT execlave.emit_event('agent.paused', NULL, '{"n": 1}') AS ev1 \gset
+SELECT w.url, d.status, d.attempts, d.event_type FROM execlave.deliveries d JOIN execlave.webhooks w ON w.id = d.webhook_id
+WHERE d.event_id = :ev1 ORDER BY w.url;
+SELECT execlave.emit_event('cost.threshold', NULL, '{"n": 2}') AS ev2 \gset
+SELECT count(*) AS deliveries_for_cost_threshold FROM execlave.deliveries WHERE event_id = :ev2;
+-- a rolled-back event leaves no delivery
+BEGIN;
+SELECT execlave.emit_event('agent.paused', NULL, '{"rolled": "back"}') IS NOT NULL AS emitted;
+ROLLBACK;
+SELECT count(*) AS rolled_back FROM execlave.deliveries d JOIN execlave.events e ON e.id = d.event_id WHERE e.data ? 'rolled';
+-- pausing an agent reaches the outbox through its event
+SELECT execlave_register_agent('hooked-agent') IS NOT NULL AS registered;
+SELECT execlave_pause_agent('hooked-agent', 'webhook test') AS paused;
+SELECT count(*) AS paused_deliveries FROM execlave.deliveries WHERE event_type = 'agent.paused' AND event_id > :ev2;
+-- a disabled endpoint gets no new deliveries
+SELECT execlave_disable_webhook(:'hook_paused', 'maintenance window') AS disabled, execlave_disable_webhook(:'hook_paused') AS again;
+SELECT active, disabled_reason, disabled_at IS NOT NULL AS stamped FROM execlave.webhooks WHERE id = :'hook_paused';
+SELECT execlave.emit_event('agent.paused', NULL, '{"n": 3}') AS ev3 \gset
+SELECT count(*) AS to_disabled FROM execlave.deliveries WHERE event_id = :ev3 AND webhook_id = :'hook_paused';
+SELECT execlave_enable_webhook(:'hook_paused') AS enabled;
+SELECT active, disabled_reason FROM execlave.webhooks WHERE id = :'hook_paused';
+-- the test event goes to the one endpoint named
+SELECT execlave_test_webhook(:'hook_paused') AS test_ev \gset
+SELECT d.webhook_id = :'hook_paused' AS to_that_endpoint, e.event_type, e.data->>'message' AS message
+FROM execlave.deliveries d JOIN execlave.events e ON e.id = d.event_id WHERE d.event_id = :test_ev;
+SELECT execlave_disable_webhook(:'hook_paused') AS disabled;
+SELECT regexp_replace(expect_error(format('SELECT execlave_test_webhook(%L)', :'hook_paused')), '[0-9a-f-]{36}', '<id>');
+SELECT execlave_enable_webhook(:'hook_paused') AS enabled;
+
+-- Update, rotate, list (never the secret), delete (its deliveries go with it)
+SELECT execlave_update_webhook(:'hook_paused', events => ARRAY['agent.resumed', 'agent.paused'], description => 'pager');
+SELECT events, description FROM execlave.webhooks WHERE id = :'hook_paused';
+SELECT execlave_update_webhook(:'hook_paused', events => ARRAY['*']);
+SELECT events IS NULL AS all_events FROM execlave.webhooks WHERE id = :'hook_paused';
+SELECT expect_error(format('SELECT execlave_update_webhook(%L, url => %L)', :'hook_paused', 'gopher://x'));
+SELECT execlave_rotate_webhook_secret(:'hook_paused') <> :'signing_secret' AS rotated;
+SELECT execlave_rotate_webhook_secret(:'hook_paused', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw') AS given;
+SELECT expect_error(format('SELECT execlave_rotate_webhook_secret(%L, %L)', :'hook_paused', 'whsec_x'));
+SELECT url, events, active, description FROM execlave_list_webhooks() ORDER BY created_at, url;
+SELECT count(*) AS list_columns_with_secret FROM pg_proc p, unnest(p.proargnames) a
+WHERE p.proname = 'execlave_list_webhooks' AND a LIKE '%secret%';
+SELECT expect_error($$SELECT execlave_update_webhook('00000000-0000-0000-0000-000000000000', description => 'x')$$);
+SELECT expect_error($$SELECT execlave_delete_webhook(NULL)$$);
+SELECT count(*) AS deliveries_before FROM execlave.deliveries WHERE webhook_id = :'hook_all' \gset
+SELECT execlave_delete_webhook(:'hook_all');
+SELECT count(*) AS deliveries_after_delete FROM execlave.deliveries WHERE webhook_id = :'hook_all';
+
+-- Redeliver: only deliveries that are not queued or in flight
+SELECT min(id) AS did FROM execlave.deliveries WHERE webhook_id = :'hook_paused' \gset
+SELECT execlave_redeliver(:did) AS pending_is_not_requeued;
+UPDATE execlave.deliveries SET status = 'dead', attempts = 8, last_error = 'HTTP 500' WHERE id = :did;
+SELECT execlave_redeliver(:did) AS requeued;
+SELECT status, attempts, next_attempt_at <= now() AS due FROM execlave.deliveries WHERE id = :did;
+SELECT expect_error($$SELECT execlave_redeliver(-1)$$);
+SELECT expect_error($$SELECT execlave_redeliver(NULL)$$);
+
+-- Health view
+SELECT url, pending, retrying, dead, succeeded FROM execlave.webhook_health ORDER BY url;
+
+-- Roles: only execlave_admin manages endpoints and reads secrets
+CREATE ROLE regress_wapp LOGIN IN ROLE execlave_app;
+CREATE ROLE regress_wreader LOGIN IN ROLE execlave_reader;
+SET ROLE regress_wapp;
+SELECT count(*) > 0 AS app_lists FROM execlave_list_webhooks();
+SELECT count(*) > 0 AS app_reads_urls FROM (SELECT id, url, events FROM execlave.webhooks) w;
+SELECT expect_error($$SELECT secret FROM execlave.webhooks$$);
+SELECT expect_error($$SELECT * FROM execlave.webhooks$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://evil.example.com/')$$);
+SELECT expect_error(format('SELECT execlave_rotate_webhook_secret(%L)', :'hook_paused'));
+SELECT expect_error(format('SELECT execlave_redeliver(%s)', :did));
+SELECT expect_error($$UPDATE execlave.deliveries SET status = 'pending'$$);
+SELECT count(*) >= 0 AS app_reads_health FROM execlave.webhook_health;
+RESET ROLE;
+SET ROLE regress_wreader;
+SELECT expect_error($$SELECT secret FROM execlave.webhooks$$);
+SELECT expect_error(format('SELECT execlave_disable_webhook(%L)', :'hook_paused'));
+RESET ROLE;
+DROP ROLE regress_wapp, regress_wreader;
+RESET client_min_messages;
