@@ -47,7 +47,11 @@ ensure_test_receiver() {
     fi
     if [ ! -d "$REPO/test/receiver/node_modules/standardwebhooks" ]; then
         log "installing the test receiver's npm packages"
-        (cd "$REPO/test/receiver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        # trust the system's CA bundle too (it carries any site-local CA)
+        local ca=/etc/ssl/certs/ca-certificates.crt
+        [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
+        (cd "$REPO/test/receiver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            die "npm ci failed in test/receiver (the webhook tests need the standardwebhooks package from the npm registry)"
     fi
 }
 
