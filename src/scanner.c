@@ -38,6 +38,11 @@
 
 #include "scanner.h"
 
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define SCAN_SSE2 1
+#endif
+
 /* ------------------------------------------------------ character classes */
 
 /* ASCII digit? */
@@ -101,6 +106,67 @@ static inline unsigned char
 fold(unsigned char c)
 {
 	return is_upper(c) ? (unsigned char) (c + ('a' - 'A')) : c;
+}
+
+/*
+ * Byte classes of the PII scanner.  PC_ANCHOR marks the bytes the main loop
+ * stops at (see pii_scan), PC_TRIG those a value may start with.
+ */
+#define PC_DIGIT	0x01		/* 0-9 */
+#define PC_UPPER	0x02		/* A-Z */
+#define PC_LOWER	0x04		/* a-z */
+#define PC_HEX		0x08		/* 0-9 A-F a-f */
+#define PC_LOCAL	0x10		/* e-mail local part: A-Z a-z 0-9 . _ % + - */
+#define PC_ANCHOR	0x20		/* 0-9 A-Z @ : _ % ( + - */
+#define PC_TRIG		0x40		/* 0-9 A-Z a-z : _ % ( + - */
+#define PC_LOWDOT	0x80		/* a-z . */
+
+#define PK_DIG	(PC_DIGIT | PC_HEX | PC_LOCAL | PC_ANCHOR | PC_TRIG)
+#define PK_UHX	(PC_UPPER | PC_HEX | PC_LOCAL | PC_ANCHOR | PC_TRIG)
+#define PK_UP	(PC_UPPER | PC_LOCAL | PC_ANCHOR | PC_TRIG)
+#define PK_LHX	(PC_LOWER | PC_HEX | PC_LOCAL | PC_TRIG | PC_LOWDOT)
+#define PK_LO	(PC_LOWER | PC_LOCAL | PC_TRIG | PC_LOWDOT)
+#define PK_LP	(PC_LOCAL | PC_ANCHOR | PC_TRIG)
+
+static const unsigned char pii_cls[256] = {
+	['%'] = PK_LP, ['+'] = PK_LP, ['-'] = PK_LP, ['_'] = PK_LP,
+	['('] = PC_ANCHOR | PC_TRIG, [':'] = PC_ANCHOR | PC_TRIG,
+	['.'] = PC_LOCAL | PC_LOWDOT, ['@'] = PC_ANCHOR,
+	['0'] = PK_DIG, ['1'] = PK_DIG, ['2'] = PK_DIG, ['3'] = PK_DIG,
+	['4'] = PK_DIG, ['5'] = PK_DIG, ['6'] = PK_DIG, ['7'] = PK_DIG,
+	['8'] = PK_DIG, ['9'] = PK_DIG,
+	['A'] = PK_UHX, ['B'] = PK_UHX, ['C'] = PK_UHX, ['D'] = PK_UHX,
+	['E'] = PK_UHX, ['F'] = PK_UHX, ['G'] = PK_UP, ['H'] = PK_UP,
+	['I'] = PK_UP, ['J'] = PK_UP, ['K'] = PK_UP, ['L'] = PK_UP,
+	['M'] = PK_UP, ['N'] = PK_UP, ['O'] = PK_UP, ['P'] = PK_UP,
+	['Q'] = PK_UP, ['R'] = PK_UP, ['S'] = PK_UP, ['T'] = PK_UP,
+	['U'] = PK_UP, ['V'] = PK_UP, ['W'] = PK_UP, ['X'] = PK_UP,
+	['Y'] = PK_UP, ['Z'] = PK_UP,
+	['a'] = PK_LHX, ['b'] = PK_LHX, ['c'] = PK_LHX, ['d'] = PK_LHX,
+	['e'] = PK_LHX, ['f'] = PK_LHX, ['g'] = PK_LO, ['h'] = PK_LO,
+	['i'] = PK_LO, ['j'] = PK_LO, ['k'] = PK_LO, ['l'] = PK_LO,
+	['m'] = PK_LO, ['n'] = PK_LO, ['o'] = PK_LO, ['p'] = PK_LO,
+	['q'] = PK_LO, ['r'] = PK_LO, ['s'] = PK_LO, ['t'] = PK_LO,
+	['u'] = PK_LO, ['v'] = PK_LO, ['w'] = PK_LO, ['x'] = PK_LO,
+	['y'] = PK_LO, ['z'] = PK_LO
+};
+
+/* Index of the lowest set bit of m (m != 0) */
+static inline int
+lowest_bit(unsigned m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	return __builtin_ctz(m);
+#else
+	int			k = 0;
+
+	while (!(m & 1u))
+	{
+		m >>= 1;
+		k++;
+	}
+	return k;
+#endif
 }
 
 /* ------------------------------------------------------------ PII tables */
@@ -894,58 +960,161 @@ scan_phone(const unsigned char *t, size_t len, size_t i)
 #define PII_NONE	PII_NUM_TYPES
 
 /*
+ * Cheap necessary conditions for the detectors ("gates"), so that detect_at
+ * runs a detector only where it can possibly succeed.  Each gate is implied
+ * by its detector's own checks (a detector whose gate fails would return 0
+ * and leave *skip alone), so gating never changes a result.
+ */
+
+/*
+ * Can an API key start at i (c = t[i] is a letter)?  An AWS key id starts
+ * with "AKIA" or "ASIA" and has 20 bytes; every known prefix is lower case
+ * and has its '_' or '-' at offset 2 ("sk_", "sk-", "pk_", "rk_", "ag_"),
+ * 3 ("exe_", "ghp_", ...) or 4 ("xoxb-", ...).
+ */
+static inline bool
+api_key_gate(const unsigned char *t, size_t len, size_t i)
+{
+	unsigned char c = t[i];
+
+	if (c == 'A')
+		return len - i >= 20 && (t[i + 1] == 'K' || t[i + 1] == 'S') &&
+			t[i + 2] == 'I' && t[i + 3] == 'A';
+	if (!(pii_cls[c] & PC_LOWER))
+		return false;
+	return (i + 2 < len && (t[i + 2] == '_' || t[i + 2] == '-')) ||
+		(i + 3 < len && t[i + 3] == '_') ||
+		(i + 4 < len && t[i + 4] == '-');
+}
+
+/*
+ * Can an IPv6 address start at i (c = t[i] is a hex digit or ':')?  It
+ * starts with "::" or with 1-4 hex digits and a ':'.
+ */
+static inline bool
+ipv6_gate(const unsigned char *t, size_t len, size_t i)
+{
+	size_t		k;
+
+	if (t[i] == ':')
+		return i + 1 < len && t[i + 1] == ':';
+	for (k = i + 1; k < len && k < i + 5 && (pii_cls[t[k]] & PC_HEX); k++)
+		;
+	return k < len && k - i <= 4 && t[k] == ':';
+}
+
+/* Can an IPv4 address start at i (a digit)?  1-3 digits, then '.'. */
+static inline bool
+ipv4_gate(const unsigned char *t, size_t len, size_t i)
+{
+	size_t		k;
+
+	for (k = i + 1; k < len && k < i + 3 && (pii_cls[t[k]] & PC_DIGIT); k++)
+		;
+	return k < len && t[k] == '.';
+}
+
+/*
+ * Can an SSN, a card number, a card-shaped number or a phone number start
+ * at i (a digit, '+' or '(')?  Each has at least 9 digits, and up to its 9th
+ * digit uses only digits and the separators " -.()+", never more than two
+ * of them in a row ("+(", " (", ") ").  Reads at most about 30 bytes.
+ */
+static bool
+numeric_gate(const unsigned char *t, size_t len, size_t i)
+{
+	int			nd = 0;
+	int			run = 0;
+	size_t		p;
+
+	for (p = i; p < len; p++)
+	{
+		unsigned char c = t[p];
+
+		if (pii_cls[c] & PC_DIGIT)
+		{
+			if (++nd >= 9)
+				return true;
+			run = 0;
+		}
+		else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' ||
+				 c == '+')
+		{
+			if (++run > 2)
+				return false;
+		}
+		else
+			return false;
+	}
+	return false;
+}
+
+/*
  * Try every detector at i, in priority order; on success store the type and
  * return the end of the value.  A card- or IBAN-shaped token that fails its
  * checksum is returned with type PII_NONE, so that its pieces are not taken
  * for other values.  Returns 0 if nothing starts at i.  The caller has
- * checked that i is not preceded by an ASCII letter or digit.
+ * checked that i is not preceded by an ASCII letter or digit, and passes in
+ * at the position of the first '@' at or after i (len if there is none).
  */
 static size_t
 detect_at(const unsigned char *t, size_t len, size_t i, EmailMemo *memo,
-		  int *type)
+		  size_t at, int *type)
 {
 	unsigned char c = t[i];
+	unsigned char k = pii_cls[c];
 	size_t		skip = 0;
 	size_t		e;
 
-	if (c == '-' && (e = scan_pem(t, len, i)) != 0)
+	if (c == '-')
+	{
+		if (i + 1 < len && t[i + 1] == '-' && (e = scan_pem(t, len, i)) != 0)
+		{
+			*type = PII_API_KEY;
+			return e;
+		}
+	}
+	else if ((k & (PC_UPPER | PC_LOWER)) && api_key_gate(t, len, i) &&
+			 (e = scan_api_key(t, len, i)) != 0)
 	{
 		*type = PII_API_KEY;
 		return e;
 	}
-	if (is_alpha(c) && (e = scan_api_key(t, len, i)) != 0)
-	{
-		*type = PII_API_KEY;
-		return e;
-	}
-	if (is_local(c) && c != '.' && (e = scan_email(t, len, i, memo)) != 0)
+	/* the local part runs up to the first '@' and has at most 64 bytes */
+	if ((k & PC_LOCAL) && c != '.' && at < len && at - i <= 64 &&
+		(e = scan_email(t, len, i, memo)) != 0)
 	{
 		*type = PII_EMAIL;
 		return e;
 	}
-	if (is_upper(c) && (e = scan_iban(t, len, i, &skip)) != 0)
+	if ((k & PC_UPPER) && len - i >= 15 && is_upper(t[i + 1]) &&
+		is_digit(t[i + 2]) && is_digit(t[i + 3]) &&
+		(e = scan_iban(t, len, i, &skip)) != 0)
 	{
 		*type = PII_IBAN;
 		return e;
 	}
-	if ((is_hex(c) || c == ':') && (e = scan_ipv6(t, len, i)) != 0)
+	if (((k & PC_HEX) || c == ':') && ipv6_gate(t, len, i) &&
+		(e = scan_ipv6(t, len, i)) != 0)
 	{
 		*type = PII_IP_ADDRESS;
 		return e;
 	}
-	if (is_digit(c) && (e = scan_ipv4(t, len, i)) != 0)
+	if ((k & PC_DIGIT) && ipv4_gate(t, len, i) &&
+		(e = scan_ipv4(t, len, i)) != 0)
 	{
 		*type = PII_IP_ADDRESS;
 		return e;
 	}
-	if ((is_digit(c) || c == '+' || c == '(') && numeric_start_ok(t, i))
+	if (((k & PC_DIGIT) || c == '+' || c == '(') && numeric_start_ok(t, i) &&
+		numeric_gate(t, len, i))
 	{
-		if (is_digit(c) && (e = scan_ssn(t, len, i)) != 0)
+		if ((k & PC_DIGIT) && (e = scan_ssn(t, len, i)) != 0)
 		{
 			*type = PII_SSN;
 			return e;
 		}
-		if (is_digit(c) && (e = scan_card(t, len, i, &skip)) != 0)
+		if ((k & PC_DIGIT) && (e = scan_card(t, len, i, &skip)) != 0)
 		{
 			*type = PII_CREDIT_CARD;
 			return e;
@@ -965,6 +1134,61 @@ detect_at(const unsigned char *t, size_t len, size_t i, EmailMemo *memo,
 }
 
 /*
+ * First position >= p holding an anchor byte (PC_ANCHOR: a digit, an
+ * upper-case letter, '@', ':', '_', '%', '(', '+' or '-'), or len.
+ */
+static size_t
+pii_next_anchor(const unsigned char *t, size_t len, size_t p)
+{
+#ifdef SCAN_SSE2
+	const __m128i add1 = _mm_set1_epi8(0x50);	/* '0'..':' -> -128..-118 */
+	const __m128i lim1 = _mm_set1_epi8(-128 + 11);
+	const __m128i add2 = _mm_set1_epi8(0x40);	/* '@'..'Z' -> -128..-102 */
+	const __m128i lim2 = _mm_set1_epi8(-128 + 27);
+	const __m128i us = _mm_set1_epi8('_');
+	const __m128i pc = _mm_set1_epi8('%');
+	const __m128i lp = _mm_set1_epi8('(');
+	const __m128i pl = _mm_set1_epi8('+');
+	const __m128i mi = _mm_set1_epi8('-');
+
+	while (len - p >= 16)
+	{
+		__m128i		x = _mm_loadu_si128((const __m128i *) (t + p));
+		__m128i		m;
+		unsigned	bits;
+
+		m = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(x, add1), lim1),
+						 _mm_cmplt_epi8(_mm_add_epi8(x, add2), lim2));
+		m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, us),
+										 _mm_cmpeq_epi8(x, pc)));
+		m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, lp),
+										 _mm_or_si128(_mm_cmpeq_epi8(x, pl),
+													  _mm_cmpeq_epi8(x, mi))));
+		bits = (unsigned) _mm_movemask_epi8(m);
+		if (bits != 0)
+			return p + (size_t) lowest_bit(bits);
+		p += 16;
+	}
+#endif
+	while (p < len && !(pii_cls[t[p]] & PC_ANCHOR))
+		p++;
+	return p;
+}
+
+/* First '@' at or after p (len if none), cached in *at for later calls */
+static inline size_t
+next_at_sign(const unsigned char *t, size_t len, size_t p, size_t *at)
+{
+	if (*at == (size_t) -1 || *at < p)
+	{
+		const unsigned char *q = memchr(t + p, '@', len - p);
+
+		*at = q ? (size_t) (q - t) : len;
+	}
+	return *at;
+}
+
+/*
  * Report every PII value of a type in types, in increasing start order and
  * non-overlapping.  See the file header for the strategy.
  */
@@ -973,46 +1197,88 @@ pii_scan(const char *text, size_t len, unsigned types, pii_hit_fn fn, void *arg)
 {
 	const unsigned char *t = (const unsigned char *) text;
 	EmailMemo	memo;
-	size_t		i = 0;
+	size_t		pos = 0;
+	size_t		at = (size_t) -1;
 
 	if (text == NULL || fn == NULL || (types & PII_ALL) == 0)
 		return;
 	memset(&memo, 0, sizeof(memo));
-	while (i < len)
+	while (pos < len)
 	{
-		unsigned char c = t[i];
-		bool		word_start = (i == 0 || !is_alnum(t[i - 1]));
+		size_t		j = pii_next_anchor(t, len, pos);
+		size_t		s;
+		size_t		e = 0;
+		int			type = PII_NONE;
 
-		if (word_start &&
-			(is_alnum(c) || c == '+' || c == '(' || c == ':' || c == '-' ||
-			 c == '_' || c == '%'))
+		if (j >= len)
+			break;
+
+		/*
+		 * Word starts in the run of [a-z.] just before j: a value starting
+		 * with a lower-case letter reaches, through such bytes, the anchor
+		 * that decides it ('@' or another local-part byte of an e-mail, the
+		 * '_' or '-' of a key prefix, a hex digit or ':' of an IPv6 group),
+		 * at most 64 bytes on.
+		 */
+		if (j > pos && (pii_cls[t[j - 1]] & PC_LOWDOT))
 		{
-			int			type = PII_NONE;
-			size_t		e = detect_at(t, len, i, &memo, &type);
+			unsigned char cj = t[j];
+			bool		need = (cj == '_' || cj == '-');
+			size_t		k;
 
-			if (e > i)
+			if (!need)
 			{
-				if (type != PII_NONE && (types & PII_BIT(type)))
-				{
-					PiiHit		hit;
+				size_t		a = next_at_sign(t, len, j, &at);
 
-					hit.type = (PiiType) type;
-					hit.start = i;
-					hit.len = e - i;
-					fn(&hit, arg);
+				need = (a < len && a - j < 64);
+			}
+			for (k = j; !need && k < len && k < j + 4; k++)
+				need = (t[k] == ':');
+			if (need)
+			{
+				size_t		lim = (j - pos < 64) ? pos : j - 64;
+
+				s = j - 1;
+				while (s > lim && (pii_cls[t[s - 1]] & PC_LOWDOT))
+					s--;
+				for (; s < j; s++)
+				{
+					if (!(pii_cls[t[s]] & PC_LOWER) || (s > 0 && is_alnum(t[s - 1])))
+						continue;
+					e = detect_at(t, len, s, &memo, next_at_sign(t, len, j, &at),
+								  &type);
+					if (e > s)
+						goto found;
 				}
-				i = e;
-				continue;
 			}
 		}
-		if (is_alnum(c))
+
+		/* the anchor itself, if a value may start there */
+		s = j;
+		if ((pii_cls[t[j]] & PC_TRIG) && (j == 0 || !is_alnum(t[j - 1])))
 		{
-			/* nothing starts inside a word */
-			while (i < len && is_alnum(t[i]))
-				i++;
+			e = detect_at(t, len, j, &memo, next_at_sign(t, len, j, &at), &type);
+			if (e > j)
+				goto found;
 		}
-		else
-			i++;
+		/* nothing starts inside a word */
+		pos = j + 1;
+		if (is_alnum(t[j]))
+			while (pos < len && is_alnum(t[pos]))
+				pos++;
+		continue;
+
+found:
+		if (type != PII_NONE && (types & PII_BIT(type)))
+		{
+			PiiHit		hit;
+
+			hit.type = (PiiType) type;
+			hit.start = s;
+			hit.len = e - s;
+			fn(&hit, arg);
+		}
+		pos = e;
 	}
 }
 
