@@ -1030,10 +1030,12 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Valid events: policy.violated, agent.paused, agent.resumed, trace.anomaly, cost.threshold (NULL or ''{*}'': all).';
         END IF;
-        NEW.events := ARRAY(SELECT DISTINCT e FROM unnest(NEW.events) e ORDER BY 1);
         IF cardinality(NEW.events) = 0 THEN
-            NEW.events := NULL;
+            RAISE EXCEPTION 'events must not be empty'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Name at least one event type, or pass NULL (or ''{*}'') for all of them.';
         END IF;
+        NEW.events := ARRAY(SELECT DISTINCT e FROM unnest(NEW.events) e ORDER BY 1);
     END IF;
     NEW.updated_at := now();
     IF TG_OP = 'INSERT' THEN
@@ -1242,7 +1244,7 @@ $$;
 COMMENT ON FUNCTION execlave_rotate_webhook_secret(uuid, text) IS 'Replace an endpoint''s signing secret (generated when not given); returns it. Deliveries sent from now on use it';
 
 CREATE FUNCTION execlave_test_webhook(webhook uuid) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     w execlave.webhooks;
 BEGIN
@@ -1259,7 +1261,7 @@ $$;
 COMMENT ON FUNCTION execlave_test_webhook(uuid) IS 'Queue a webhook.test event for this endpoint only; returns the event id';
 
 CREATE FUNCTION execlave_redeliver(delivery bigint) RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st text;
 BEGIN

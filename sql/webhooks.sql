@@ -27,6 +27,7 @@ SELECT expect_error($$SELECT execlave_create_webhook('')$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/' || repeat('a', 3000))$$);
 SELECT expect_error($$SELECT execlave_create_webhook(NULL)$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', ARRAY['agent.deleted'])$$);
+SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', '{}')$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', ARRAY[NULL])$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', NULL, 'secret')$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', NULL, 'whsec_c2hvcnQ=')$$);
@@ -40,10 +41,13 @@ WHERE d.event_id = :ev1 ORDER BY w.url;
 SELECT execlave.emit_event('cost.threshold', NULL, '{"n": 2}') AS ev2 \gset
 SELECT count(*) AS deliveries_for_cost_threshold FROM execlave.deliveries WHERE event_id = :ev2;
 -- a rolled-back event leaves no delivery
+SELECT count(*) AS deliveries_before_rollback FROM execlave.deliveries \gset
 BEGIN;
-SELECT execlave.emit_event('agent.paused', NULL, '{"rolled": "back"}') IS NOT NULL AS emitted;
+SELECT execlave.emit_event('agent.paused', NULL, '{"rolled": "back"}') AS rolled_ev \gset
+SELECT count(*) AS inside_the_transaction FROM execlave.deliveries WHERE event_id = :rolled_ev;
 ROLLBACK;
-SELECT count(*) AS rolled_back FROM execlave.deliveries d JOIN execlave.events e ON e.id = d.event_id WHERE e.data ? 'rolled';
+SELECT count(*) - :deliveries_before_rollback AS rolled_back_deliveries FROM execlave.deliveries;
+SELECT count(*) AS rolled_back_event FROM execlave.events WHERE id = :rolled_ev;
 -- pausing an agent reaches the outbox through its event
 SELECT execlave_register_agent('hooked-agent') IS NOT NULL AS registered;
 SELECT execlave_pause_agent('hooked-agent', 'webhook test') AS paused;
@@ -92,6 +96,27 @@ SELECT expect_error($$SELECT execlave_redeliver(NULL)$$);
 
 -- Health view
 SELECT url, pending, retrying, dead, succeeded FROM execlave.webhook_health ORDER BY url;
+
+-- An event type no active endpoint subscribes to creates no delivery
+SELECT count(*) AS endpoints FROM (SELECT execlave_update_webhook(id, events => ARRAY['agent.paused']) FROM execlave.webhooks) u;
+SELECT execlave.emit_event('trace.anomaly', NULL, '{"n": 4}') AS ev4 \gset
+SELECT count(*) AS deliveries_without_subscriber FROM execlave.deliveries WHERE event_id = :ev4;
+
+-- A non-superuser execlave_admin: manages endpoints, reads secrets, sends
+-- test events, redelivers; a 64-byte secret is accepted
+CREATE ROLE regress_wadmin LOGIN IN ROLE execlave_admin;
+UPDATE execlave.deliveries SET status = 'dead' WHERE id = :did;
+SET ROLE regress_wadmin;
+SELECT id AS hook_admin, length(signing_secret) AS secret_length
+FROM execlave_create_webhook('https://hooks.example.com/admin', ARRAY['agent.paused'],
+    'whsec_' || replace(encode(decode(repeat('ab', 64), 'hex'), 'base64'), E'\n', '')) \gset
+SELECT :secret_length AS long_secret_length;
+SELECT length(secret) AS admin_reads_secret FROM execlave.webhooks WHERE id = :'hook_admin';
+SELECT execlave_test_webhook(:'hook_admin') IS NOT NULL AS admin_test_event;
+SELECT execlave_redeliver(:did) AS admin_redeliver;
+SELECT execlave_delete_webhook(:'hook_admin') AS admin_deleted;
+RESET ROLE;
+DROP ROLE regress_wadmin;
 
 -- Roles: only execlave_admin manages endpoints and reads secrets
 CREATE ROLE regress_wapp LOGIN IN ROLE execlave_app;

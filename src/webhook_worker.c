@@ -344,7 +344,7 @@ prepare(Delivery *d)
 	char		ts[32];
 	char		msgid[32];
 	StringInfoData content;
-	uint8		key[64];
+	uint8		key[96];		/* a 64-byte secret decodes through 66 bytes */
 	int			keylen;
 	uint8		mac[32];
 	char		sig[3 + 64 + 1] = "v1,";

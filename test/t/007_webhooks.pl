@@ -199,6 +199,16 @@ ok(wait_for(sub { grep { ($_->{type} // '') eq 'webhook.test' } received('paused
 	'execlave_test_webhook delivers a webhook.test event');
 is(sql("SELECT count(*) FROM execlave.deliveries WHERE event_id = $ev"), '1', 'to that endpoint only');
 
+# The longest secret accepted (64 bytes) signs deliveries that verify.
+my $long_secret = 'whsec_' . sql(q{SELECT replace(encode(decode(repeat('5a', 64), 'hex'), 'base64'), E'\n', '')});
+$secrets{longkey} = $long_secret;
+save_secrets();
+my $longkey = sql("SELECT id FROM execlave_create_webhook('$base/ok/longkey', ARRAY['agent.resumed'], '$long_secret')");
+$ev = emit('agent.resumed', '{"agent_key": "long"}');
+ok(wait_for(sub { received('longkey') >= 1 }), 'an endpoint with a 64-byte secret receives the event');
+my ($lr) = received('longkey');
+ok($lr && $lr->{verified}, 'and its signature verifies') or diag($lr ? $lr->{error} : 'nothing received');
+
 # --- SSRF guard ---------------------------------------------------------------
 sql("SELECT execlave_disable_webhook(id) FROM execlave.webhooks WHERE active");
 sql('ALTER SYSTEM SET execlave.webhook_allow_private = off');
