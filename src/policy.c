@@ -488,6 +488,18 @@ risk_level(int hits)
  * Scan one field for injection; append its details and return its score
  * (noisy-OR of the weights of the distinct pattern families found).
  */
+/* Is name one of the entries of list ("a, b, c")? */
+static bool
+names_contain(const char *list, const char *name)
+{
+	size_t		n = strlen(name);
+
+	for (const char *q = list; (q = strstr(q, name)) != NULL; q += n)
+		if ((q == list || q[-1] == ' ') && (q[n] == '\0' || q[n] == ','))
+			return true;
+	return false;
+}
+
 static double
 inj_field(const CompiledPolicy *p, StringInfo buf, StringInfo names, const char *field,
 		  const char *text, size_t len)
@@ -522,7 +534,7 @@ inj_field(const CompiledPolicy *p, StringInfo buf, StringInfo names, const char 
 		escape_json(buf, p->family_names[i]);
 		appendStringInfo(buf, ", \"count\": %d, \"first_offset\": %zu}", f.count[i],
 						 char_offset(&cur, f.first[i]));
-		if (names->len < 200 && strstr(names->data, p->family_names[i]) == NULL)
+		if (names->len < 200 && !names_contain(names->data, p->family_names[i]))
 			appendStringInfo(names, "%s%s", names->len > 0 ? ", " : "", p->family_names[i]);
 		first = false;
 	}
