@@ -15,6 +15,7 @@ OBJS = \
 	src/scanner.o \
 	src/policy_config.o \
 	src/policy.o \
+	src/windows.o \
 	src/recorder.o \
 	src/netcheck.o \
 	src/webhooks.o \
@@ -23,7 +24,7 @@ OBJS = \
 DATA = sql/execlave--$(EXTVERSION).sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants policies webhooks
+REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user

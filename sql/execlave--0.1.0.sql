@@ -710,7 +710,8 @@ CREATE TABLE execlave.policies (
         AND name !~ '[[:cntrl:]]'
         AND name !~ '^.{8}-.{4}-.{4}-.{4}-.{12}$'),
     CONSTRAINT policies_type_check CHECK (type IN
-        ('prompt_injection', 'pii_detection', 'model_allowlist', 'token_limit', 'tool_access')),
+        ('prompt_injection', 'pii_detection', 'model_allowlist', 'token_limit', 'tool_access',
+         'rate_limit', 'cost_limit', 'budget_cap')),
     CONSTRAINT policies_mode_check CHECK (mode IN ('log', 'flag', 'block')),
     CONSTRAINT policies_config_check CHECK (pg_catalog.jsonb_typeof(config) = 'object'),
     CONSTRAINT policies_agents_check CHECK (pg_catalog.cardinality(agent_ids) > 0),
@@ -905,6 +906,33 @@ VALUES (pg_catalog.decode(pg_catalog.replace(
 -- restored database keeps the key its own CREATE EXTENSION made.
 SELECT pg_catalog.pg_extension_config_dump('execlave.pii_hash_key', 'WHERE false');
 
+-- Kill switch pulled by a cost policy whose action is pause_agent.  Internal
+-- (C and record_violations only); the agent's paused_by is the extension
+-- owner and the reason names the policy.
+CREATE FUNCTION execlave.pause_for_policy(agent uuid, reason text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE execlave.agents a SET status = 'paused', pause_reason = left(reason, 2000)
+    WHERE a.id = agent AND a.status IN ('active', 'inactive');
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION execlave.pause_for_policy(uuid, text) IS 'Internal: pause an agent for a pause_agent cost policy (no-op unless active or inactive)';
+
+-- cost.threshold and trace.anomaly events of a trace, one per array element.
+CREATE FUNCTION execlave.emit_cost_thresholds(agent uuid, events jsonb) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT execlave.emit_event('cost.threshold', agent, jsonb_build_object('agent_id', agent) || e)
+    FROM jsonb_array_elements(events) AS e;
+$$;
+COMMENT ON FUNCTION execlave.emit_cost_thresholds(uuid, jsonb) IS 'Internal: emit cost.threshold for each crossed warning threshold (a JSON array)';
+CREATE FUNCTION execlave.emit_anomalies(agent uuid, anomalies jsonb) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT execlave.emit_event('trace.anomaly', agent, jsonb_build_object('agent_id', agent) || e)
+    FROM jsonb_array_elements(anomalies) AS e;
+$$;
+COMMENT ON FUNCTION execlave.emit_anomalies(uuid, jsonb) IS 'Internal: emit trace.anomaly for each anomalous metric of a trace (a JSON array)';
+
 -- Writes violations and their policy.violated events.  Called from C only
 -- (in the caller's transaction, or by the recorder worker for blocked
 -- requests); granted to no role.
@@ -933,10 +961,14 @@ BEGIN
                 'message', v.message));
         END IF;
     END LOOP;
+    -- refused by a cost policy with action pause_agent: the pause is recorded with it
+    PERFORM execlave.pause_for_policy(r.agent_id, r.pause_reason)
+    FROM jsonb_to_recordset(violations) AS r(agent_id uuid, pause_reason text)
+    WHERE r.pause_reason IS NOT NULL;
     RETURN ids;
 END
 $$;
-COMMENT ON FUNCTION execlave.record_violations(jsonb) IS 'Internal: insert violations (a JSON array) and emit policy.violated for flag and block modes';
+COMMENT ON FUNCTION execlave.record_violations(jsonb) IS 'Internal: insert violations (a JSON array), emit policy.violated for flag and block modes, and pause agents for pause_agent cost policies';
 
 CREATE FUNCTION execlave_enforce(agent text, input text, model text DEFAULT NULL,
                                  estimated_cost numeric DEFAULT NULL, tools text[] DEFAULT NULL,
@@ -951,6 +983,16 @@ CREATE FUNCTION execlave_enforce_strict(agent text, input text, model text DEFAU
 RETURNS jsonb
 LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'execlave_enforce_strict';
 COMMENT ON FUNCTION execlave_enforce_strict(text, text, text, numeric, text[], jsonb) IS 'execlave_enforce() for callers who prefer exceptions: raises EX001 for a paused agent and EX003 (violations in the detail) for a blocked request; otherwise returns the same answer';
+
+CREATE FUNCTION execlave_usage(agent text)
+RETURNS TABLE (period text, period_start timestamptz, requests bigint, spend_usd numeric)
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'execlave_usage';
+COMMENT ON FUNCTION execlave_usage(text) IS 'The agent''s windowed usage as rate_limit, cost_limit and budget_cap policies see it: requests this UTC minute and hour, spend this UTC day and calendar month (committed and in-progress traces)';
+
+CREATE FUNCTION execlave_anomaly_baseline(agent text)
+RETURNS TABLE (metric text, observations bigint, mean double precision, stddev double precision)
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'execlave_anomaly_baseline';
+COMMENT ON FUNCTION execlave_anomaly_baseline(text) IS 'The running statistics trace.anomaly compares an agent''s traces with: exponentially weighted mean and standard deviation of latency, cost and total tokens, and the error rate';
 
 -------------------------------------------------------------------------------
 -- Webhooks: endpoints, and the delivery outbox drained by the webhook worker
@@ -1315,7 +1357,8 @@ GRANT EXECUTE ON FUNCTION execlave.check_webhook_url(text), execlave.webhook_wor
     TO execlave_reader, execlave_app, execlave_admin;
 GRANT EXECUTE ON FUNCTION execlave.new_webhook_secret(), execlave.check_webhook_secret(text),
     execlave.check_webhook(uuid) TO execlave_admin;
-REVOKE ALL ON FUNCTION execlave.record_violations(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION execlave.record_violations(jsonb), execlave.pause_for_policy(uuid, text),
+    execlave.emit_cost_thresholds(uuid, jsonb), execlave.emit_anomalies(uuid, jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),
     execlave_register_agent(text, text, text, text[], jsonb), execlave_pause_agent(text, text),
@@ -1332,7 +1375,9 @@ REVOKE ALL ON FUNCTION execlave_agent_status(text), execlave_assert_active(text)
     execlave_update_webhook(uuid, text, text[], text), execlave_disable_webhook(uuid, text),
     execlave_enable_webhook(uuid), execlave_delete_webhook(uuid),
     execlave_rotate_webhook_secret(uuid, text), execlave_test_webhook(uuid),
-    execlave_redeliver(bigint) FROM PUBLIC;
+    execlave_redeliver(bigint), execlave_usage(text), execlave_anomaly_baseline(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION execlave_usage(text), execlave_anomaly_baseline(text)
+    TO execlave_reader, execlave_app, execlave_admin;
 GRANT EXECUTE ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),
     execlave_authorize(text, text, text), execlave_authorize_explain(text, text, text)
     TO execlave_reader, execlave_app, execlave_admin;

@@ -8,6 +8,7 @@
  * postmaster-time registration (see config.c, execlave_require_preload()).
  */
 #include "execlave.h"
+#include "policy.h"
 
 #include "fmgr.h"
 
@@ -24,5 +25,6 @@ _PG_init(void)
 	execlave_grants_init();
 	execlave_traces_init();
 	execlave_policy_init();
+	execlave_windows_init();
 	execlave_webhooks_init();
 }

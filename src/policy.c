@@ -562,30 +562,38 @@ list_match(const NameList *list, const char *name, bool nocase)
 	return NULL;
 }
 
-/* Append one violation to the outcome. */
-static void
-add_violation(PolicyOutcome *out, const CompiledPolicy *p, char *message, char *details)
+/* Append one violation of p, with the given mode, to the outcome. */
+void
+execlave_add_violation(PolicyOutcome *out, const CompiledPolicy *p, PolicyMode mode,
+					   char *message, char *details)
 {
-	PolicyViolation *v = palloc(sizeof(PolicyViolation));
+	PolicyViolation *v = palloc0(sizeof(PolicyViolation));
 
 	memcpy(&v->policy_id, &p->id, sizeof(pg_uuid_t));
 	v->policy_name = pstrdup(p->name);
 	v->type = p->type;
-	v->mode = p->mode;
+	v->mode = mode;
 	v->message = message;
 	v->details = details;
 	out->violations = lappend(out->violations, v);
-	if (p->mode == MODE_BLOCK)
+	if (mode == MODE_BLOCK)
 		out->blocked = true;
 	else
 	{
-		if (p->mode == MODE_FLAG)
+		if (mode == MODE_FLAG)
 			out->flagged = true;
 		out->warnings = lappend(out->warnings,
 								psprintf("policy \"%s\" (%s, %s): %s", p->name,
 										 execlave_policy_type_names[p->type],
-										 execlave_policy_mode_names[p->mode], message));
+										 execlave_policy_mode_names[mode], message));
 	}
+}
+
+/* Append one violation of p, in p's mode. */
+static void
+add_violation(PolicyOutcome *out, const CompiledPolicy *p, char *message, char *details)
+{
+	execlave_add_violation(out, p, p->mode, message, details);
 }
 
 /* ---------------------------------------------------------------------
@@ -772,6 +780,8 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 {
 	PiiFound	fin = {0},
 				fout = {0};
+	const CompiledPolicy **windowed = NULL;
+	int			nwindowed = 0;
 
 	memset(out, 0, sizeof(*out));
 	ensure_policies_loaded();
@@ -783,6 +793,14 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 			continue;
 		switch (p->type)
 		{
+			case POLICY_RATE_LIMIT:
+			case POLICY_COST_LIMIT:
+			case POLICY_BUDGET_CAP:
+				/* after the others: a request they refuse is not counted */
+				if (windowed == NULL)
+					windowed = palloc(sizeof(CompiledPolicy *) * npolicies);
+				windowed[nwindowed++] = p;
+				break;
 			case POLICY_PROMPT_INJECTION:
 				eval_prompt_injection(p, req, out);
 				break;
@@ -802,6 +820,8 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 				break;
 		}
 	}
+	if (nwindowed > 0)
+		execlave_windows_evaluate(req, windowed, nwindowed, out);
 }
 
 /* ---------------------------------------------------------------------
@@ -890,6 +910,11 @@ execlave_violations_json(const PolicyRequest *req, List *violations)
 		escape_json(&buf, v->message);
 		appendStringInfo(&buf, ", \"details\": %s, \"recorded_by\": ", v->details);
 		escape_json(&buf, role ? role : "unknown");
+		if (v->pause_reason != NULL)
+		{
+			appendStringInfoString(&buf, ", \"pause_reason\": ");
+			escape_json(&buf, v->pause_reason);
+		}
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoChar(&buf, ']');
@@ -905,11 +930,35 @@ void
 execlave_record_violations(const char *json)
 {
 	Oid			argtypes[1] = {JSONBOID};
-	Oid			fn;
-	List	   *name = list_make2(makeString(EXECLAVE_SCHEMA), makeString("record_violations"));
+	Datum		args[1];
 
-	fn = LookupFuncName(name, 1, argtypes, false);
-	(void) OidFunctionCall1(fn, DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	args[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	execlave_call_internal("record_violations", 1, argtypes, args);
+}
+
+/*
+ * Call the internal function execlave.<name>(args) in the current
+ * transaction.  Such functions are SECURITY DEFINER and granted to no role;
+ * fmgr runs them as their owner without an EXECUTE check.
+ */
+void
+execlave_call_internal(const char *name, int nargs, Oid *argtypes, Datum *args)
+{
+	Oid			fn;
+	FmgrInfo	flinfo;
+	LOCAL_FCINFO(fcinfo, 4);
+
+	Assert(nargs <= 4);
+	fn = LookupFuncName(list_make2(makeString(EXECLAVE_SCHEMA), makeString(pstrdup(name))),
+						nargs, argtypes, false);
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, nargs, InvalidOid, NULL, NULL);
+	for (int i = 0; i < nargs; i++)
+	{
+		fcinfo->args[i].value = args[i];
+		fcinfo->args[i].isnull = false;
+	}
+	(void) FunctionCallInvoke(fcinfo);
 }
 
 /* ---------------------------------------------------------------------
@@ -994,6 +1043,12 @@ execlave_policies_before_write(PG_FUNCTION_ARGS)
 	if (isnull)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be NULL")));
 	validate_config(type, DatumGetJsonbP(d));
+	if (POLICY_IS_WINDOWED(type) && !execlave_preloaded())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s policies require execlave to be loaded via shared_preload_libraries",
+						execlave_policy_type_names[type]),
+				 errhint("Their counters live in shared memory: add execlave to shared_preload_libraries and restart the server.")));
 
 	d = heap_getattr(tuple, execlave_tupdesc_attnum(desc, "agent_ids"), desc, &isnull);
 	if (!isnull)
@@ -1161,6 +1216,7 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 				 errmsg("metadata must be a JSON object")));
 
 	memset(&req, 0, sizeof(req));
+	req.cost_nanos = PG_ARGISNULL(3) ? -1 : execlave_numeric_to_nanos(PG_GETARG_NUMERIC(3));
 	execlave_agent_cache_sync();
 	agent = execlave_agent_from_arg(fcinfo, 0, "agent", false);
 	if (strict)

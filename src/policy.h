@@ -14,6 +14,8 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 typedef enum PolicyType
 {
@@ -22,8 +24,24 @@ typedef enum PolicyType
 	POLICY_MODEL_ALLOWLIST,
 	POLICY_TOKEN_LIMIT,
 	POLICY_TOOL_ACCESS,
+	POLICY_RATE_LIMIT,			/* windowed types (windows.c) from here on */
+	POLICY_COST_LIMIT,
+	POLICY_BUDGET_CAP,
 	POLICY_NUM_TYPES
 } PolicyType;
+
+#define POLICY_IS_WINDOWED(t) ((t) >= POLICY_RATE_LIMIT && (t) < POLICY_NUM_TYPES)
+
+/* What a cost policy does on reaching 100% of a cap. */
+typedef enum LimitAction
+{
+	LIMIT_BLOCK = 0,			/* the policy's mode decides */
+	LIMIT_WARN,					/* never refuse: recorded as a log violation */
+	LIMIT_PAUSE_AGENT			/* the mode decides, and the agent is paused */
+} LimitAction;
+
+#define MAX_COST_THRESHOLDS 8
+#define NANOS_PER_USD		INT64CONST(1000000000)
 
 typedef enum PolicyMode
 {
@@ -84,6 +102,19 @@ typedef struct CompiledPolicy
 	int64		max_total;
 	int64		max_prompt;
 	int64		max_completion;
+
+	/* rate_limit: -1 when not set */
+	int64		max_per_minute;
+	int64		max_per_hour;
+	/* cost_limit, budget_cap: nano-USD, -1 when not set */
+	int64		max_cost_trace;
+	int64		max_cost_day;
+	int64		max_cost_month;
+	bool		budget_per_policy;	/* budget_cap scope "policy": one cap shared */
+	uint32		scope_version;	/* hash of the agent list (scope "policy") */
+	int			nthresholds;
+	int			thresholds[MAX_COST_THRESHOLDS];	/* percent, ascending */
+	LimitAction action;
 } CompiledPolicy;
 
 /* What is evaluated: a trace being ingested or a pre-execution request. */
@@ -103,6 +134,7 @@ typedef struct PolicyRequest
 	int64		prompt_tokens;	/* -1 when unknown */
 	int64		completion_tokens;
 	int64		total_tokens;
+	int64		cost_nanos;		/* actual (ingestion) or estimated cost; -1 unknown */
 } PolicyRequest;
 
 /* A span of text to mask (byte offsets). */
@@ -122,6 +154,7 @@ typedef struct PolicyViolation
 	PolicyMode	mode;
 	char	   *message;
 	char	   *details;		/* JSON object text */
+	char	   *pause_reason;	/* pause the agent when recorded (cost policies) */
 } PolicyViolation;
 
 typedef struct PolicyOutcome
@@ -130,6 +163,7 @@ typedef struct PolicyOutcome
 	List	   *warnings;		/* of char * */
 	bool		blocked;		/* some violation is in block mode */
 	bool		flagged;		/* some violation is in flag mode */
+	bool		windowed;		/* windowed policies were evaluated (windows.c) */
 	List	   *input_masks;	/* of MaskSpan *, from masking policies */
 	List	   *output_masks;
 } PolicyOutcome;
@@ -148,6 +182,25 @@ extern void execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *ou
 extern char *execlave_violations_json(const PolicyRequest *req, List *violations);
 extern void execlave_record_violations(const char *json);
 extern char *execlave_apply_masks(const char *text, size_t len, List *spans, size_t *newlen);
+
+extern void execlave_add_violation(PolicyOutcome *out, const CompiledPolicy *p, PolicyMode mode,
+								   char *message, char *details);
+extern void execlave_call_internal(const char *name, int nargs, Oid *argtypes, Datum *args);
+
+/* windows.c */
+extern char *execlave_test_clock;
+extern bool execlave_anomaly_detection;
+extern int	execlave_anomaly_warmup;
+extern double execlave_anomaly_threshold;
+extern int	execlave_max_tracked;
+extern void execlave_windows_init(void);
+extern TimestampTz execlave_clock(void);
+extern void execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, int n,
+									  PolicyOutcome *out);
+extern void execlave_windows_after_accept(const PolicyRequest *req);
+extern bool execlave_anomaly_active(void);
+extern void execlave_anomaly_observe(const PolicyRequest *req, double duration_ms, bool is_error);
+extern int64 execlave_numeric_to_nanos(Numeric n);
 
 /* recorder.c */
 extern void execlave_record_durably(const char *json);

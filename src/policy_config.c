@@ -20,7 +20,8 @@
 #include "utils/numeric.h"
 
 const char *const execlave_policy_type_names[POLICY_NUM_TYPES] = {
-	"prompt_injection", "pii_detection", "model_allowlist", "token_limit", "tool_access"
+	"prompt_injection", "pii_detection", "model_allowlist", "token_limit", "tool_access",
+	"rate_limit", "cost_limit", "budget_cap"
 };
 
 const char *const execlave_policy_mode_names[3] = {"log", "flag", "block"};
@@ -42,10 +43,21 @@ static const char *const keys_token_limit[] =
 static const char *const keys_tool_access[] =
 {"allow", "deny", NULL};
 
+static const char *const keys_rate_limit[] =
+{"max_requests_per_minute", "max_requests_per_hour", NULL};
+static const char *const keys_cost_limit[] =
+{"max_cost_per_trace", "max_cost_per_day", "warning_thresholds", "action", NULL};
+static const char *const keys_budget_cap[] =
+{"max_cost_per_month", "scope", "warning_thresholds", "action", NULL};
+
 static const char *const *const type_keys[POLICY_NUM_TYPES] = {
 	keys_prompt_injection, keys_pii_detection, keys_model_allowlist,
-	keys_token_limit, keys_tool_access
+	keys_token_limit, keys_tool_access, keys_rate_limit, keys_cost_limit,
+	keys_budget_cap
 };
+
+/* Largest cost limit accepted, in USD (keeps nano-USD sums far from overflow). */
+#define MAX_COST_USD	1000000000.0
 
 /* Policy type from its name; 22023 listing the types when unknown. */
 PolicyType
@@ -57,7 +69,7 @@ execlave_policy_type(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown policy type \"%s\"", name),
-			 errhint("Valid types: prompt_injection, pii_detection, model_allowlist, token_limit, tool_access.")));
+			 errhint("Valid types: prompt_injection, pii_detection, model_allowlist, token_limit, tool_access, rate_limit, cost_limit, budget_cap.")));
 	return POLICY_PROMPT_INJECTION; /* keep compiler quiet */
 }
 
@@ -190,6 +202,84 @@ open_array(const ConfigCtx *c, const JsonbValue *v, int *count)
 	(void) JsonbIteratorNext(&it, &elem, true); /* WJB_BEGIN_ARRAY */
 	return it;
 }
+
+/* A positive whole number of requests. */
+static int64
+read_requests(const ConfigCtx *c, const JsonbValue *v)
+{
+	double		d = read_number(c, v);
+
+	if (d < 1 || d != floor(d) || d > 1000000000000.0)
+		config_error(c, "must be a whole number of requests from 1 to 10^12 (got %g)", d);
+	return (int64) d;
+}
+
+/* A cost in USD, at least 0 and at most MAX_COST_USD, as nano-USD. */
+static int64
+read_cost(const ConfigCtx *c, const JsonbValue *v)
+{
+	double		d = read_number(c, v);
+
+	if (d < 0)
+		config_error(c, "must not be negative (got %g)", d);
+	if (d > MAX_COST_USD)
+		config_error(c, "must be at most %.0f USD (got %g)", MAX_COST_USD, d);
+	return execlave_numeric_to_nanos(v->val.numeric);
+}
+
+/* warning_thresholds: distinct whole percentages 1..100, stored ascending. */
+static void
+read_thresholds(const ConfigCtx *c, const JsonbValue *v, CompiledPolicy *p)
+{
+	int			n;
+	JsonbIterator *it = open_array(c, v, &n);
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+
+	if (n > MAX_COST_THRESHOLDS)
+		config_error(c, "has %d entries; at most %d", n, MAX_COST_THRESHOLDS);
+	p->nthresholds = 0;
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		double		d;
+		int			k;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvNumeric)
+			config_error(c, "entries must be numbers, not %s", json_kind(&e));
+		d = read_number(c, &e);
+		if (d < 1 || d > 100 || d != floor(d))
+			config_error(c, "entries must be whole percentages from 1 to 100 (got %g)", d);
+		/* insertion sort, ignoring repeats */
+		for (k = 0; k < p->nthresholds && p->thresholds[k] < (int) d; k++)
+			;
+		if (k < p->nthresholds && p->thresholds[k] == (int) d)
+			continue;
+		memmove(&p->thresholds[k + 1], &p->thresholds[k], sizeof(int) * (p->nthresholds - k));
+		p->thresholds[k] = (int) d;
+		p->nthresholds++;
+	}
+}
+
+/* One of a fixed set of strings; returns its index. */
+static int
+read_choice(const ConfigCtx *c, const JsonbValue *v, const char *const *choices, const char *hint)
+{
+	char	   *str;
+
+	if (v->type != jbvString)
+		config_error(c, "must be a string (%s), not %s", hint, json_kind(v));
+	str = string_value(v);
+	for (int i = 0; choices[i] != NULL; i++)
+		if (strcmp(str, choices[i]) == 0)
+			return i;
+	config_error(c, "must be %s (got \"%s\")", hint, str);
+	return 0;					/* keep compiler quiet */
+}
+
+static const char *const limit_action_names[] = {"block", "warn", "pause_agent", NULL};
+static const char *const budget_scope_names[] = {"agent", "policy", NULL};
 
 /*
  * An allow or deny list of names: strings of 1 to 200 bytes, exact or with
@@ -458,6 +548,13 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 	p->require_model = false;
 	p->max_total = p->max_prompt = p->max_completion = -1;
 	p->allow.n = p->deny.n = 0;
+	p->max_per_minute = p->max_per_hour = -1;
+	p->max_cost_trace = p->max_cost_day = p->max_cost_month = -1;
+	p->budget_per_policy = false;
+	p->nthresholds = 2;
+	p->thresholds[0] = 80;
+	p->thresholds[1] = 100;
+	p->action = LIMIT_BLOCK;
 
 	if (!JB_ROOT_IS_OBJECT(config) || JB_ROOT_IS_SCALAR(config))
 		ereport(ERROR,
@@ -518,6 +615,24 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 			p->max_prompt = read_limit(&c, &v);
 		else if (strcmp(key, "max_completion_tokens") == 0)
 			p->max_completion = read_limit(&c, &v);
+		else if (strcmp(key, "max_requests_per_minute") == 0)
+			p->max_per_minute = read_requests(&c, &v);
+		else if (strcmp(key, "max_requests_per_hour") == 0)
+			p->max_per_hour = read_requests(&c, &v);
+		else if (strcmp(key, "max_cost_per_trace") == 0)
+			p->max_cost_trace = read_cost(&c, &v);
+		else if (strcmp(key, "max_cost_per_day") == 0)
+			p->max_cost_day = read_cost(&c, &v);
+		else if (strcmp(key, "max_cost_per_month") == 0)
+			p->max_cost_month = read_cost(&c, &v);
+		else if (strcmp(key, "warning_thresholds") == 0)
+			read_thresholds(&c, &v, p);
+		else if (strcmp(key, "action") == 0)
+			p->action = (LimitAction) read_choice(&c, &v, limit_action_names,
+												  "\"block\", \"warn\" or \"pause_agent\"");
+		else if (strcmp(key, "scope") == 0)
+			p->budget_per_policy = read_choice(&c, &v, budget_scope_names,
+											   "\"agent\" or \"policy\"") == 1;
 	}
 
 	/* Whole-config rules. */
@@ -548,6 +663,24 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid token_limit policy config: give max_total_tokens, max_prompt_tokens or max_completion_tokens")));
+			break;
+		case POLICY_RATE_LIMIT:
+			if (p->max_per_minute < 0 && p->max_per_hour < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid rate_limit policy config: give max_requests_per_minute or max_requests_per_hour")));
+			break;
+		case POLICY_COST_LIMIT:
+			if (p->max_cost_trace < 0 && p->max_cost_day < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid cost_limit policy config: give max_cost_per_trace or max_cost_per_day")));
+			break;
+		case POLICY_BUDGET_CAP:
+			if (p->max_cost_month < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid budget_cap policy config: max_cost_per_month is required")));
 			break;
 		case POLICY_NUM_TYPES:
 			break;

@@ -40,12 +40,15 @@ enum
 	COL_PROMPT_TOKENS,
 	COL_COMPLETION_TOKENS,
 	COL_TOTAL_TOKENS,
+	COL_COST,
+	COL_DURATION,
+	COL_INGESTED_AT,
 	NUM_COLS
 };
 
 static const char *const trace_columns[NUM_COLS] = {
 	"agent_id", "agent_key", "trace_id", "status", "input", "output", "model", "tools",
-	"prompt_tokens", "completion_tokens", "total_tokens"
+	"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration_ms", "ingested_at"
 };
 
 /* Column numbers of the last relation the trigger ran on. */
@@ -115,33 +118,24 @@ text_column(HeapTuple tuple, TupleDesc desc, int col, size_t *len)
 	return VARDATA_ANY(t);
 }
 
-/*
- * Evaluate the agent's policies on the trace.  Returns the tuple to store
- * (flagged and/or masked), records log and flag violations in this
- * transaction, and for a block records durably and raises EX003.
- */
-static HeapTuple
-apply_policies(HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id, const char *agent_key)
+/* Fill in the policy request from the trace row. */
+static void
+fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id,
+			 const char *agent_key)
 {
-	PolicyRequest req;
-	PolicyOutcome out;
 	bool		isnull;
 	Datum		d;
-	int			cols[3];
-	Datum		vals[3];
-	bool		nulls[3] = {false, false, false};
-	int			n = 0;
 
-	memset(&req, 0, sizeof(req));
-	req.ingestion = true;
-	memcpy(&req.agent_id, agent_id, sizeof(pg_uuid_t));
-	strlcpy(req.agent_key, agent_key, sizeof(req.agent_key));
+	memset(req, 0, sizeof(*req));
+	req->ingestion = true;
+	memcpy(&req->agent_id, agent_id, sizeof(pg_uuid_t));
+	strlcpy(req->agent_key, agent_key, sizeof(req->agent_key));
 	d = heap_getattr(tuple, memo_att[COL_TRACE_ID], desc, &isnull);
-	req.trace_id = isnull ? NULL : TextDatumGetCString(d);
-	req.input = text_column(tuple, desc, COL_INPUT, &req.input_len);
-	req.output = text_column(tuple, desc, COL_OUTPUT, &req.output_len);
+	req->trace_id = isnull ? NULL : TextDatumGetCString(d);
+	req->input = text_column(tuple, desc, COL_INPUT, &req->input_len);
+	req->output = text_column(tuple, desc, COL_OUTPUT, &req->output_len);
 	d = heap_getattr(tuple, memo_att[COL_MODEL], desc, &isnull);
-	req.model = isnull ? NULL : TextDatumGetCString(d);
+	req->model = isnull ? NULL : TextDatumGetCString(d);
 	d = heap_getattr(tuple, memo_att[COL_TOOLS], desc, &isnull);
 	if (!isnull)
 	{
@@ -151,16 +145,36 @@ apply_policies(HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id, const
 
 		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, &enulls, &ne);
-		req.tools = palloc(sizeof(char *) * Max(ne, 1));
+		req->tools = palloc(sizeof(char *) * Max(ne, 1));
 		for (int i = 0; i < ne; i++)
 			if (!enulls[i])
-				req.tools[req.ntools++] = TextDatumGetCString(elems[i]);
+				req->tools[req->ntools++] = TextDatumGetCString(elems[i]);
 	}
-	req.prompt_tokens = count_or_unknown(tuple, desc, COL_PROMPT_TOKENS);
-	req.completion_tokens = count_or_unknown(tuple, desc, COL_COMPLETION_TOKENS);
-	req.total_tokens = count_or_unknown(tuple, desc, COL_TOTAL_TOKENS);
+	req->prompt_tokens = count_or_unknown(tuple, desc, COL_PROMPT_TOKENS);
+	req->completion_tokens = count_or_unknown(tuple, desc, COL_COMPLETION_TOKENS);
+	req->total_tokens = count_or_unknown(tuple, desc, COL_TOTAL_TOKENS);
+	d = heap_getattr(tuple, memo_att[COL_COST], desc, &isnull);
+	req->cost_nanos = isnull ? -1 : execlave_numeric_to_nanos(DatumGetNumeric(d));
+}
+
+/*
+ * Evaluate the agent's policies on the trace.  Returns the tuple to store
+ * (flagged and/or masked), records log and flag violations in this
+ * transaction, and for a block records durably and raises EX003.  *windowed
+ * tells whether windowed policies counted the trace.
+ */
+static HeapTuple
+apply_policies(HeapTuple tuple, TupleDesc desc, const PolicyRequest *reqp, bool *windowed)
+{
+	const PolicyRequest req = *reqp;
+	PolicyOutcome out;
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
+	int			n = 0;
 
 	execlave_policy_evaluate(&req, &out);
+	*windowed = out.windowed;
 	if (out.violations == NIL)
 		return tuple;
 
@@ -214,6 +228,38 @@ apply_policies(HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id, const
 	if (n == 0)
 		return tuple;
 	return heap_modify_tuple_by_cols(tuple, desc, n, cols, vals, nulls);
+}
+
+/*
+ * After the policies accepted the trace: the windows' follow-ups
+ * (cost.threshold, pause_agent), ingested_at under execlave.test_clock, and
+ * the anomaly statistics.
+ */
+static HeapTuple
+after_accept(HeapTuple tuple, TupleDesc desc, const PolicyRequest *req, bool windowed,
+			 bool observe, const char *status)
+{
+	if (windowed)
+		execlave_windows_after_accept(req);
+	if (execlave_test_clock != NULL && execlave_test_clock[0] != '\0')
+	{
+		/* the windows used the test clock: so must a rebuild from ingested_at */
+		int			col = memo_att[COL_INGESTED_AT];
+		Datum		val = TimestampTzGetDatum(execlave_clock());
+		bool		isnull = false;
+
+		tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &col, &val, &isnull);
+	}
+	if (observe)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, memo_att[COL_DURATION], desc, &isnull);
+
+		execlave_anomaly_observe(req, isnull ? -1 : DatumGetFloat8(d),
+								 status != NULL && (strcmp(status, "error") == 0 ||
+													strcmp(status, "timeout") == 0));
+	}
+	return tuple;
 }
 
 /*
@@ -320,9 +366,27 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 		tuple = heap_modify_tuple_by_cols(tuple, desc, n, cols, vals, nulls);
 	}
 
-	/* Policies, after the kill switch. */
-	if (execlave_policies_apply_to(&agent_id))
-		tuple = apply_policies(tuple, desc, &agent_id, agent_key);
+	/* Policies, after the kill switch; then what follows acceptance. */
+	{
+		bool		policies = execlave_policies_apply_to(&agent_id);
+		bool		observe = execlave_anomaly_active();
+		bool		windowed = false;
+
+		if (policies || observe)
+		{
+			PolicyRequest req;
+			bool		isnull;
+			Datum		st = heap_getattr(tuple, memo_att[COL_STATUS], desc, &isnull);
+			char	   *status = isnull ? NULL : TextDatumGetCString(st);
+
+			fill_request(&req, tuple, desc, &agent_id, agent_key);
+			if (policies)
+				tuple = apply_policies(tuple, desc, &req, &windowed);
+			tuple = after_accept(tuple, desc, &req, windowed, observe, status);
+		}
+		else if (execlave_test_clock != NULL && execlave_test_clock[0] != '\0')
+			tuple = after_accept(tuple, desc, NULL, false, false, NULL);
+	}
 	return PointerGetDatum(tuple);
 }
 
