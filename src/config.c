@@ -138,8 +138,6 @@ execlave_config_init(void)
 							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("execlave");
 }
 
 /* Was the library loaded through shared_preload_libraries? */

@@ -11,6 +11,7 @@
 #include "policy.h"
 
 #include "fmgr.h"
+#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,4 +28,6 @@ _PG_init(void)
 	execlave_policy_init();
 	execlave_windows_init();
 	execlave_webhooks_init();
+	/* after every module has defined its settings */
+	MarkGUCPrefixReserved("execlave");
 }
