@@ -919,19 +919,13 @@ END
 $$;
 COMMENT ON FUNCTION execlave.pause_for_policy(uuid, text) IS 'Internal: pause an agent for a pause_agent cost policy (no-op unless active or inactive)';
 
--- cost.threshold and trace.anomaly events of a trace, one per array element.
-CREATE FUNCTION execlave.emit_cost_thresholds(agent uuid, events jsonb) RETURNS void
+-- cost.threshold or trace.anomaly events of a trace, one per array element.
+CREATE FUNCTION execlave.emit_signals(event_type text, agent uuid, items jsonb) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT execlave.emit_event('cost.threshold', agent, jsonb_build_object('agent_id', agent) || e)
-    FROM jsonb_array_elements(events) AS e;
+    SELECT execlave.emit_event(event_type, agent, jsonb_build_object('agent_id', agent) || e)
+    FROM jsonb_array_elements(items) AS e;
 $$;
-COMMENT ON FUNCTION execlave.emit_cost_thresholds(uuid, jsonb) IS 'Internal: emit cost.threshold for each crossed warning threshold (a JSON array)';
-CREATE FUNCTION execlave.emit_anomalies(agent uuid, anomalies jsonb) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT execlave.emit_event('trace.anomaly', agent, jsonb_build_object('agent_id', agent) || e)
-    FROM jsonb_array_elements(anomalies) AS e;
-$$;
-COMMENT ON FUNCTION execlave.emit_anomalies(uuid, jsonb) IS 'Internal: emit trace.anomaly for each anomalous metric of a trace (a JSON array)';
+COMMENT ON FUNCTION execlave.emit_signals(text, uuid, jsonb) IS 'Internal: emit one cost.threshold or trace.anomaly event per element of a JSON array of event data';
 
 -- Writes violations and their policy.violated events.  Called from C only
 -- (in the caller's transaction, or by the recorder worker for blocked
@@ -1358,7 +1352,7 @@ GRANT EXECUTE ON FUNCTION execlave.check_webhook_url(text), execlave.webhook_wor
 GRANT EXECUTE ON FUNCTION execlave.new_webhook_secret(), execlave.check_webhook_secret(text),
     execlave.check_webhook(uuid) TO execlave_admin;
 REVOKE ALL ON FUNCTION execlave.record_violations(jsonb), execlave.pause_for_policy(uuid, text),
-    execlave.emit_cost_thresholds(uuid, jsonb), execlave.emit_anomalies(uuid, jsonb) FROM PUBLIC;
+    execlave.emit_signals(text, uuid, jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),
     execlave_register_agent(text, text, text, text[], jsonb), execlave_pause_agent(text, text),

@@ -226,7 +226,7 @@ SET ROLE regress_wnd_app;
 SELECT count(*) AS app_reads_usage FROM execlave_usage('rate-agent');
 SELECT expect_error($$SET execlave.test_clock = '2026-01-01 00:00:00'$$);
 SELECT expect_error($$SELECT execlave.pause_for_policy((SELECT id FROM execlave.agents WHERE key = 'rate-agent'), 'x')$$);
-SELECT expect_error($$SELECT execlave.emit_cost_thresholds(gen_random_uuid(), '[]')$$);
+SELECT expect_error($$SELECT execlave.emit_signals('cost.threshold', gen_random_uuid(), '[]')$$);
 RESET ROLE;
 DROP ROLE regress_wnd_app;
 DROP FUNCTION public.put(text, int, numeric), public.ev(text, text), public.usage(text);

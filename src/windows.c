@@ -775,6 +775,20 @@ lock_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w)
 	}
 }
 
+/* Describe an addition of count requests and cost to an entry now in windows c. */
+static inline void
+note_addition(Reservation *a, const UsageKey *key, const Counts *c, int64 count, int64 cost)
+{
+	a->key = *key;
+	a->subid = InvalidSubTransactionId;
+	a->minute_no = c->minute_no;
+	a->hour_no = c->hour_no;
+	a->day_no = c->day_no;
+	a->month_no = c->month_no;
+	a->count = count;
+	a->cost = cost;
+}
+
 /* Remember an addition (a) for abort, merged with an earlier one when it can be. */
 static void
 remember(const Reservation *a)
@@ -987,13 +1001,7 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 				e->c.hour_count++;
 				e->c.day_cost += cost;
 				e->c.month_cost += cost;
-				added[nadded].key = akey;
-				added[nadded].minute_no = e->c.minute_no;
-				added[nadded].hour_no = e->c.hour_no;
-				added[nadded].day_no = e->c.day_no;
-				added[nadded].month_no = e->c.month_no;
-				added[nadded].count = 1;
-				added[nadded++].cost = cost;
+				note_addition(&added[nadded++], &akey, &e->c, 1, cost);
 			}
 		}
 		SpinLockRelease(&e->mutex);
@@ -1018,13 +1026,7 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 			else
 			{
 				e->c.month_cost += cost;
-				added[nadded].key = pkey;
-				added[nadded].minute_no = e->c.minute_no;
-				added[nadded].hour_no = e->c.hour_no;
-				added[nadded].day_no = e->c.day_no;
-				added[nadded].month_no = e->c.month_no;
-				added[nadded].count = 0;
-				added[nadded++].cost = cost;
+				note_addition(&added[nadded++], &pkey, &e->c, 0, cost);
 			}
 		}
 		SpinLockRelease(&e->mutex);
@@ -1101,6 +1103,19 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 	}
 }
 
+/* Emit one event of type per element of the JSON array json, in this transaction. */
+static void
+emit_signals(const char *type, const pg_uuid_t *agent, const char *json)
+{
+	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(type);
+	args[1] = UUIDPGetDatum(agent);
+	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	execlave_call_internal("emit_signals", 3, types, args);
+}
+
 /*
  * The trace is accepted: emit its cost.threshold events and pause the agent
  * if a pause_agent policy reached 100%, in the trace's transaction.
@@ -1113,13 +1128,7 @@ execlave_windows_after_accept(const PolicyRequest *req)
 	pending.active = false;
 	if (pending.nevents > 0)
 	{
-		Oid			types[2] = {UUIDOID, JSONBOID};
-		Datum		args[2];
-		char	   *json = psprintf("[%s]", pending.events.data);
-
-		args[0] = UUIDPGetDatum(&req->agent_id);
-		args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-		execlave_call_internal("emit_cost_thresholds", 2, types, args);
+		emit_signals("cost.threshold", &req->agent_id, psprintf("[%s]", pending.events.data));
 	}
 	if (pending.pause_reason != NULL)
 	{
@@ -1226,8 +1235,6 @@ execlave_anomaly_observe(const PolicyRequest *req, double duration_ms, bool is_e
 		return;
 	{
 		StringInfoData buf;
-		Oid			types[2] = {UUIDOID, JSONBOID};
-		Datum		args[2];
 
 		initStringInfo(&buf);
 		appendStringInfoChar(&buf, '[');
@@ -1251,9 +1258,7 @@ execlave_anomaly_observe(const PolicyRequest *req, double duration_ms, bool is_e
 			appendStringInfoChar(&buf, '}');
 		}
 		appendStringInfoChar(&buf, ']');
-		args[0] = UUIDPGetDatum(&req->agent_id);
-		args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-		execlave_call_internal("emit_anomalies", 2, types, args);
+		emit_signals("trace.anomaly", &req->agent_id, buf.data);
 	}
 }
 
