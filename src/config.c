@@ -9,7 +9,10 @@
 #include "execlave.h"
 
 #include "miscadmin.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 
 /* Maximum number of agents one backend keeps cached (execlave.agent_cache_size). */
 int			execlave_agent_cache_size = 10000;
@@ -38,6 +41,32 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/* Maintenance settings (execlave_maintenance(), read through execlave.maintenance_settings()). */
+static int	trace_partition_interval = 0;	/* 0 day, 1 month */
+static int	trace_partitions_ahead = 7;
+static int	trace_retention_days = 30;
+static int	event_retention_days = 30;
+static int	delivery_retention_days = 7;
+static int	violation_retention_days = 90;
+static int	grant_retention_days = 30;
+static int	cron_history_retention_days = 7;
+static bool maintenance_in_progress = false;
+
+static const struct config_enum_entry partition_interval_options[] = {
+	{"day", 0, false},
+	{"month", 1, false},
+	{NULL, 0, false}
+};
+
+/* A days setting: 0 keeps forever. */
+static void
+define_days(const char *name, const char *what, int *var, int def)
+{
+	DefineCustomIntVariable(name, what,
+							gettext_noop("In days; 0 keeps them forever. Applied by execlave_maintenance()."),
+							var, def, 0, 36500, PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
 /* True when _PG_init ran while shared_preload_libraries was being processed. */
@@ -131,6 +160,40 @@ execlave_config_init(void)
 							   PGC_SIGHUP, 0,
 							   check_retry_schedule, NULL, NULL);
 
+	DefineCustomEnumVariable("execlave.trace_partition_interval",
+							 gettext_noop("Range of one partition of execlave.traces that maintenance creates: day or month (UTC)."),
+							 NULL,
+							 &trace_partition_interval, 0, partition_interval_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("execlave.trace_partitions_ahead",
+							gettext_noop("Partitions of execlave.traces maintenance keeps ready beyond the current one."),
+							NULL,
+							&trace_partitions_ahead, 7, 1, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
+	define_days("execlave.trace_retention_days",
+				gettext_noop("Age past which whole partitions of execlave.traces are dropped."),
+				&trace_retention_days, 30);
+	define_days("execlave.event_retention_days",
+				gettext_noop("Age past which events (without waiting deliveries) and dead deliveries are purged."),
+				&event_retention_days, 30);
+	define_days("execlave.delivery_retention_days",
+				gettext_noop("Age past which succeeded webhook deliveries are purged."),
+				&delivery_retention_days, 7);
+	define_days("execlave.violation_retention_days",
+				gettext_noop("Age past which policy violations are purged."),
+				&violation_retention_days, 90);
+	define_days("execlave.grant_retention_days",
+				gettext_noop("Time after expiry or revocation past which grants are removed (their history stays)."),
+				&grant_retention_days, 30);
+	define_days("execlave.cron_history_retention_days",
+				gettext_noop("Age past which pg_cron's run history of the maintenance job is purged."),
+				&cron_history_retention_days, 7);
+	DefineCustomBoolVariable("execlave.maintenance_in_progress",
+							 gettext_noop("Set by execlave_maintenance() for its own transaction: lets it purge append-only tables."),
+							 NULL,
+							 &maintenance_in_progress, false,
+							 PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
+							 NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("execlave.webhook_allow_private",
 							 gettext_noop("Allow webhook deliveries to loopback, private, link-local and other non-public addresses."),
 							 gettext_noop("Off by default (SSRF guard); for tests and local development."),
@@ -156,4 +219,21 @@ execlave_require_preload(const char *feature)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s requires execlave to be loaded via shared_preload_libraries", feature),
 				 errhint("Add execlave to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+PG_FUNCTION_INFO_V1(execlave_maintenance_settings);
+
+/* execlave.maintenance_settings() RETURNS jsonb: what execlave_maintenance() applies. */
+Datum
+execlave_maintenance_settings(PG_FUNCTION_ARGS)
+{
+	char	   *json = psprintf("{\"trace_partition_interval\": \"%s\", \"trace_partitions_ahead\": %d, "
+								"\"trace_retention_days\": %d, \"event_retention_days\": %d, "
+								"\"delivery_retention_days\": %d, \"violation_retention_days\": %d, "
+								"\"grant_retention_days\": %d, \"cron_history_retention_days\": %d}",
+								trace_partition_interval == 1 ? "month" : "day", trace_partitions_ahead,
+								trace_retention_days, event_retention_days, delivery_retention_days,
+								violation_retention_days, grant_retention_days, cron_history_retention_days);
+
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
