@@ -622,7 +622,6 @@ CREATE TABLE execlave.traces (
     parent_trace_id   text,
     span_type         text,
     ingested_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    CONSTRAINT traces_pkey PRIMARY KEY (trace_id, started_at),
     CONSTRAINT traces_trace_id_check CHECK (octet_length(trace_id) BETWEEN 1 AND 128),
     CONSTRAINT traces_status_check CHECK (status IN
         ('success', 'error', 'timeout', 'policy_blocked', 'limit_exceeded', 'flagged_for_review')),
@@ -631,10 +630,19 @@ CREATE TABLE execlave.traces (
     CONSTRAINT traces_cost_check CHECK (cost_usd >= 0 AND cost_usd <> 'NaN'),
     CONSTRAINT traces_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
 ) PARTITION BY RANGE (started_at);
-CREATE INDEX traces_agent_time_idx ON execlave.traces (agent_id, started_at);
+-- The primary key (trace_id, started_at) and the index (agent_id, started_at)
+-- are made on each partition, not on this parent: pg_dump then dumps them
+-- with the partition (created by maintenance, so not a member of the
+-- extension), and a restore does not meet the index ATTACH PARTITION would
+-- otherwise create from a parent that CREATE EXTENSION already made.
+-- (trace_id, started_at) includes the partition key, so per-partition keys
+-- are keys of the whole table.
 -- Rows whose time has no partition yet land here; execlave_maintenance()
 -- moves them into partitions of their own day (or month).
-CREATE TABLE execlave.traces_default PARTITION OF execlave.traces DEFAULT;
+CREATE TABLE execlave.traces_default PARTITION OF execlave.traces (
+    CONSTRAINT traces_default_pkey PRIMARY KEY (trace_id, started_at)
+) DEFAULT;
+CREATE INDEX traces_default_agent_time_idx ON execlave.traces_default (agent_id, started_at);
 COMMENT ON TABLE execlave.traces_default IS 'Traces whose started_at has no partition yet; execlave_maintenance() moves them into place';
 SELECT pg_catalog.pg_extension_config_dump('execlave.traces_default', '');
 COMMENT ON TABLE execlave.traces IS 'Traces of agent calls, range-partitioned by started_at (day or month, UTC). Every insert passes the ingestion trigger: agent resolution, the kill switch and policy evaluation';
@@ -1366,6 +1374,9 @@ BEGIN
     -- a CHECK matching the bound lets ATTACH skip its validation scan
     EXECUTE format('ALTER TABLE execlave.%I ADD CONSTRAINT %I CHECK (started_at >= %L AND started_at < %L)',
                    part, part || '_bound', from_ts, to_ts);
+    -- the keys live on the partitions (see execlave.traces)
+    EXECUTE format('ALTER TABLE execlave.%I ADD CONSTRAINT %I PRIMARY KEY (trace_id, started_at)', part, part || '_pkey');
+    EXECUTE format('CREATE INDEX %I ON execlave.%I (agent_id, started_at)', part || '_agent_time_idx', part);
     EXECUTE format('WITH m AS (DELETE FROM execlave.traces_default WHERE started_at >= %L AND started_at < %L RETURNING *) '
                    'INSERT INTO execlave.%I SELECT * FROM m', from_ts, to_ts, part);
     GET DIAGNOSTICS moved = ROW_COUNT;
@@ -1571,9 +1582,12 @@ LEFT JOIN execlave.violations x ON x.policy_id = p.id AND x.created_at >= now() 
 GROUP BY p.id, p.name, p.type, p.mode, p.active;
 COMMENT ON VIEW execlave.policy_activity IS 'Per policy: violations by mode (log, flag, block) over the last 24 hours and 7 days, and the latest';
 
--- With pg_cron in this database, maintenance is scheduled now.
+-- With pg_cron in this database, maintenance is scheduled now.  (CREATE
+-- EXTENSION runs this script with client_min_messages raised to warning; it
+-- is lowered here, for this script only, so that the NOTICE is seen.)
 DO $$
 BEGIN
+    PERFORM pg_catalog.set_config('client_min_messages', 'notice', true);
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         PERFORM execlave_schedule_maintenance();
         RAISE NOTICE 'execlave: maintenance scheduled with pg_cron every 5 minutes (job "%")', execlave.maintenance_job_name();
