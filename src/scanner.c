@@ -25,7 +25,19 @@
  * space).  The text is normalized on the fly; a ring buffer keeps the last
  * normalized bytes and their original offsets for the start-boundary check
  * and for reporting original spans, and matches wait one normalized byte for
- * the end-boundary check.
+ * the end-boundary check.  Most text cannot start a match: a phrase that
+ * begins with a letter or digit needs a word start, and few words begin like
+ * a phrase.  So in its root state the automaton is not fed byte by byte;
+ * the scan jumps to the next position where a match can begin.  Candidates
+ * are word starts and the (few) non-alnum first bytes of phrases, found 16
+ * bytes at a time with SSE2; each is tested against a 64 Kbit table of the
+ * raw byte pairs a phrase can start with, without branching on the outcome,
+ * and the survivors against a hash set of 4-byte normalized phrase prefixes.
+ * Mid-word, the automaton also falls back to the root instead of to a state
+ * for a match that could only begin there.  Both only drop states that no
+ * reported match can come from, so the hits are exactly those of the plain
+ * automaton, in the same order (see inj_scan).  Without SSE2 the same tests
+ * run byte by byte.
  *
  * No PostgreSQL dependency: this file is linked into the extension and into
  * standalone tests and fuzzing harnesses.
@@ -151,7 +163,8 @@ static const unsigned char pii_cls[256] = {
 	['y'] = PK_LO, ['z'] = PK_LO
 };
 
-/* Index of the lowest set bit of m (m != 0) */
+#ifdef SCAN_SSE2
+/* Index of the lowest set bit of m (m != 0); only the SSE2 loops need it */
 static inline int
 lowest_bit(unsigned m)
 {
@@ -168,6 +181,7 @@ lowest_bit(unsigned m)
 	return k;
 #endif
 }
+#endif
 
 /* ------------------------------------------------------------ PII tables */
 
@@ -1389,7 +1403,18 @@ typedef struct InjNode
 	int32_t		dict;			/* nearest node on the fail chain with output */
 	int32_t		out;			/* first phrase ending here, -1 if none */
 	unsigned char byte;			/* label of the edge from the parent */
+	unsigned char cbyte;		/* label of the edge to child (child >= 0) */
 } InjNode;
+
+/* Raw byte classes of the start prefilter (InjMatcher.bflags) */
+#define INJ_B_FIRST		0x01	/* may be the first byte of a match */
+#define INJ_B_ALNUM		0x02	/* ASCII letter or digit */
+
+/* Non-alnum INJ_B_FIRST bytes the SSE2 prefilter compares against one by one */
+#define INJ_MAX_SPECIAL	4
+
+/* Bytes of normalized phrase prefix the prefilter compares */
+#define INJ_PFX			4
 
 struct InjMatcher
 {
@@ -1400,6 +1425,17 @@ struct InjMatcher
 	int32_t    *out_next;		/* per phrase: next phrase of the same node */
 	uint16_t   *plen;			/* per phrase: normalized length */
 	unsigned char *pflags;		/* per phrase: INJ_* flags */
+
+	/* start prefilter, see inj_next_start */
+	unsigned char bflags[256];	/* per raw byte: INJ_B_* */
+	unsigned char norm[128];	/* ASCII byte -> normalized (fold, space) */
+	unsigned char special[INJ_MAX_SPECIAL];	/* non-alnum INJ_B_FIRST bytes */
+	bool		many_special;	/* more of them than fit in special[] */
+	unsigned char pfx_lens;		/* bit L - 1: some prefix key is L bytes */
+	uint32_t	pair[256 * 256 / 32];	/* bit b0 << 8 | b1: a match may start
+										 * with raw bytes b0 b1 */
+	uint64_t   *pfx;			/* hash set of prefix keys, 0 = empty slot */
+	int			pfx_bits;		/* log2 of the slots of pfx */
 };
 
 /*
@@ -1467,7 +1503,10 @@ inj_normalize(const unsigned char *s, size_t n, unsigned char *out,
 	return NULL;
 }
 
-/* Child of node s along byte c, or -1 */
+/*
+ * Child of node s along byte c, or -1.  Most nodes have one child, whose
+ * label the node keeps itself, saving a dependent load per step.
+ */
 static inline int32_t
 inj_child(const InjMatcher *m, int32_t s, unsigned char c)
 {
@@ -1475,27 +1514,205 @@ inj_child(const InjMatcher *m, int32_t s, unsigned char c)
 
 	if (s == 0)
 		return m->root[c] != 0 ? m->root[c] : -1;
-	for (k = m->nodes[s].child; k >= 0; k = m->nodes[k].sibling)
+	k = m->nodes[s].child;
+	if (k < 0 || m->nodes[s].cbyte == c)
+		return k;
+	for (k = m->nodes[k].sibling; k >= 0; k = m->nodes[k].sibling)
 		if (m->nodes[k].byte == c)
 			return k;
 	return -1;
 }
 
-/* Automaton transition from state s on byte c (following fail links) */
+/*
+ * Automaton transition from state s on byte c (following fail links).
+ * mid_word says that c and the normalized byte before it are both
+ * alphanumeric: no match can then begin at c (phrases starting with an
+ * alphanumeric byte need a non-alphanumeric one before them), so a
+ * transition that would only keep c itself stays at the root instead.  That
+ * drops a state no reported match can come from, see inj_scan.
+ */
 static inline int32_t
-inj_step(const InjMatcher *m, int32_t s, unsigned char c)
+inj_step(const InjMatcher *m, int32_t s, unsigned char c, bool mid_word)
 {
 	for (;;)
 	{
 		int32_t		k;
 
 		if (s == 0)
-			return m->root[c];
+			return mid_word ? 0 : m->root[c];
 		k = inj_child(m, s, c);
 		if (k >= 0)
 			return k;
 		s = m->nodes[s].fail;
 	}
+}
+
+/* Prefix key of L bytes (1..INJ_PFX) of p, in the form inj_prefix_ok uses */
+static inline uint32_t
+inj_pfx_key(const unsigned char *p, int L)
+{
+	uint32_t	key = 0;
+	int			k;
+
+	for (k = 0; k < L; k++)
+		key |= (uint32_t) p[k] << (8 * k);
+	return key;
+}
+
+/* Home slot of prefix key (key, L) in a table of 2^bits slots */
+static inline size_t
+inj_pfx_slot(uint32_t key, int L, int bits)
+{
+	return (size_t) (((key + (uint32_t) L) * 0x9E3779B1u) >> (32 - bits));
+}
+
+/* Is (key, L) the prefix key of some phrase? */
+static inline bool
+inj_pfx_has(const InjMatcher *m, uint32_t key, int L)
+{
+	uint64_t	want = (uint64_t) key | ((uint64_t) L << 32);
+	size_t		mask = ((size_t) 1 << m->pfx_bits) - 1;
+	size_t		h = inj_pfx_slot(key, L, m->pfx_bits);
+
+	while (m->pfx[h] != 0)
+	{
+		if (m->pfx[h] == want)
+			return true;
+		h = (h + 1) & mask;
+	}
+	return false;
+}
+
+/*
+ * Fill the start prefilter of m (see inj_next_start) from its n phrases.
+ * Returns false if the allocator fails.
+ */
+static bool
+inj_build_prefilter(InjMatcher *m, const char *const *phrases,
+					const size_t *lens, int n, scan_alloc_fn alloc,
+					void *alloc_arg)
+{
+	unsigned char buf[INJ_MAX_PHRASE];
+	uint32_t	npair[128 * 128 / 32];	/* ASCII normalized first two bytes */
+	bool		one[256];		/* one-byte phrases */
+	size_t		l = 0;
+	size_t		slots = 16;
+	int			nspecial = 0;
+	bool		cont_first = false;
+	int			b;
+	int			k;
+
+	for (b = 0; b < 256; b++)
+	{
+		unsigned char f = 0;
+
+		if (is_alnum((unsigned char) b))
+			f |= INJ_B_ALNUM;
+		if (m->root[fold((unsigned char) b)] != 0)
+		{
+			f |= INJ_B_FIRST;
+			if (b >= 0x80 && b <= 0xBF)
+				cont_first = true;
+		}
+		m->bflags[b] = f;
+	}
+
+	/*
+	 * The prefilter jumps over whitespace characters without decoding them,
+	 * so it could land on a continuation byte inside a multibyte space.  If
+	 * a phrase can start with a continuation byte, stop at every lead byte
+	 * of a multibyte space as well; the scan loop then decodes it.
+	 */
+	if (cont_first)
+	{
+		m->bflags[0xC2] |= INJ_B_FIRST;
+		m->bflags[0xE2] |= INJ_B_FIRST;
+		m->bflags[0xE3] |= INJ_B_FIRST;
+	}
+	for (b = 0; b < 128; b++)
+		m->norm[b] = (b == ' ' || (b >= '\t' && b <= '\r')) ?
+			' ' : fold((unsigned char) b);
+
+	/*
+	 * Non-alnum first bytes can start a match anywhere, not only at a word
+	 * start; the SSE2 loop compares against up to INJ_MAX_SPECIAL of them.
+	 * Unused slots repeat the first one, or hold 0xFF (never in UTF-8, and
+	 * then no first byte) if there is none.
+	 */
+	m->many_special = false;
+	for (b = 0; b < 256; b++)
+	{
+		if ((m->bflags[b] & (INJ_B_FIRST | INJ_B_ALNUM)) != INJ_B_FIRST)
+			continue;
+		if (nspecial < INJ_MAX_SPECIAL)
+			m->special[nspecial++] = (unsigned char) b;
+		else
+			m->many_special = true;
+	}
+	for (k = nspecial; k < INJ_MAX_SPECIAL; k++)
+		m->special[k] = nspecial > 0 ? m->special[0] : 0xFF;
+
+	/* prefix keys, in a hash set at most half full */
+	memset(npair, 0, sizeof(npair));
+	memset(one, 0, sizeof(one));
+	m->pfx_lens = 0;
+	m->pfx_bits = 4;
+	while (slots < (size_t) n * 2)
+	{
+		slots <<= 1;
+		m->pfx_bits++;
+	}
+	m->pfx = alloc(slots * sizeof(uint64_t), alloc_arg);
+	if (m->pfx == NULL)
+		return false;
+	memset(m->pfx, 0, slots * sizeof(uint64_t));
+	for (k = 0; k < n; k++)
+	{
+		int			L;
+		uint32_t	key;
+		size_t		h;
+		uint64_t	e;
+
+		(void) inj_normalize((const unsigned char *) phrases[k], lens[k], buf, &l);
+		L = l < INJ_PFX ? (int) l : INJ_PFX;
+		key = inj_pfx_key(buf, L);
+		e = (uint64_t) key | ((uint64_t) L << 32);
+		m->pfx_lens |= (unsigned char) (1u << (L - 1));
+		for (h = inj_pfx_slot(key, L, m->pfx_bits); m->pfx[h] != 0;
+			 h = (h + 1) & (slots - 1))
+			if (m->pfx[h] == e)
+				break;
+		m->pfx[h] = e;
+		if (l == 1)
+			one[buf[0]] = true;
+		else if (buf[0] < 0x80 && buf[1] < 0x80)
+			npair[(buf[0] << 2) | (buf[1] >> 5)] |= 1u << (buf[1] & 31);
+	}
+
+	/*
+	 * Raw byte pairs (b0, b1) a match may start with: b0 is a first byte,
+	 * and some phrase is just fold(b0) or goes on with the normalized form
+	 * of b1.  If either byte is not ASCII the pair is allowed: b1 may be
+	 * part of a multibyte space, and b0 is then matched undecoded anyway.
+	 */
+	memset(m->pair, 0, sizeof(m->pair));
+	for (b = 0; b < 256; b++)
+	{
+		unsigned char c0 = fold((unsigned char) b);
+		int			b1;
+
+		if (!(m->bflags[b] & INJ_B_FIRST))
+			continue;
+		for (b1 = 0; b1 < 256; b1++)
+		{
+			unsigned char c1 = b1 < 0x80 ? m->norm[b1] : 0;
+
+			if (b >= 0x80 || b1 >= 0x80 || one[c0] ||
+				(npair[(c0 << 2) | (c1 >> 5)] & (1u << (c1 & 31))))
+				m->pair[(b << 3) | (b1 >> 5)] |= 1u << (b1 & 31);
+		}
+	}
+	return true;
 }
 
 /*
@@ -1565,6 +1782,7 @@ inj_build(const char *const *phrases, const size_t *lens, int n,
 	m->nodes[0].dict = 0;
 	m->nodes[0].out = -1;
 	m->nodes[0].byte = 0;
+	m->nodes[0].cbyte = 0;
 	m->nnodes = 1;
 
 	/* trie; in reverse so each node's output list is in increasing order */
@@ -1590,7 +1808,9 @@ inj_build(const char *const *phrases, const size_t *lens, int n,
 				nn->dict = 0;
 				nn->out = -1;
 				nn->byte = buf[j];
+				nn->cbyte = 0;
 				m->nodes[s].child = c;
+				m->nodes[s].cbyte = buf[j];
 				if (s == 0)
 					m->root[buf[j]] = c;
 			}
@@ -1642,6 +1862,8 @@ inj_build(const char *const *phrases, const size_t *lens, int n,
 			queue[qtail++] = v;
 		}
 	}
+	if (!inj_build_prefilter(m, phrases, lens, n, alloc, alloc_arg))
+		goto oom;
 	return m;
 
 oom:
@@ -1704,12 +1926,220 @@ inj_report(const InjMatcher *m, int32_t s, size_t endpos, int next,
 }
 
 /*
+ * Can a match begin at text position j as far as the first two bytes from
+ * there tell (j + 1 < len)?  See the pair table in inj_build_prefilter.
+ */
+static inline bool
+inj_pair_ok(const InjMatcher *m, const unsigned char *t, size_t j)
+{
+	unsigned	idx = ((unsigned) t[j] << 8) | t[j + 1];
+
+	return (m->pair[idx >> 5] >> (idx & 31)) & 1;
+}
+
+/*
+ * Can a phrase begin at text position j (t[j] being a first byte), judging
+ * by the normalized bytes from j on?  Compares the first INJ_PFX of them (a
+ * phrase's whole length if it is shorter) with the prefix keys of the
+ * phrases.  The normalized bytes are read straight from the text, which is
+ * exact when they are all ASCII and there are no two whitespace bytes in a
+ * row (no whitespace to collapse or decode; t[j] is no whitespace, being a
+ * first byte); in every other case, and near the end of the text, the answer
+ * is a conservative yes.
+ */
+static inline bool
+inj_prefix_ok(const InjMatcher *m, const unsigned char *t, size_t len,
+			  size_t j)
+{
+	unsigned char w[INJ_PFX];
+	uint32_t	key;
+	int			L;
+
+	if (len - j < INJ_PFX || ((t[j] | t[j + 1] | t[j + 2] | t[j + 3]) & 0x80))
+		return true;
+	w[0] = m->norm[t[j]];
+	w[1] = m->norm[t[j + 1]];
+	w[2] = m->norm[t[j + 2]];
+	w[3] = m->norm[t[j + 3]];
+	if (w[2] == ' ' && (w[1] == ' ' || w[3] == ' '))
+		return true;
+	key = (uint32_t) w[0] | ((uint32_t) w[1] << 8) |
+		((uint32_t) w[2] << 16) | ((uint32_t) w[3] << 24);
+	if ((m->pfx_lens & (1u << (INJ_PFX - 1))) && inj_pfx_has(m, key, INJ_PFX))
+		return true;
+	/* shorter keys, of phrases shorter than INJ_PFX (rare) */
+	for (L = INJ_PFX - 1; L >= 1 && (m->pfx_lens & ((1u << L) - 1)); L--)
+	{
+		key &= (1u << (8 * L)) - 1;
+		if ((m->pfx_lens & (1u << (L - 1))) && inj_pfx_has(m, key, L))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Can a match begin at text position j?  Only if t[j] can be the first byte
+ * of a phrase, if a phrase starting with an alphanumeric byte has no
+ * alphanumeric byte before it (the normalized byte before t[j] is
+ * alphanumeric exactly when t[j - 1] is an ASCII letter or digit), and if
+ * the prefix tests pass.
+ */
+static inline bool
+inj_start_ok(const InjMatcher *m, const unsigned char *t, size_t len,
+			 size_t j)
+{
+	unsigned char f = m->bflags[t[j]];
+
+	if (!(f & INJ_B_FIRST))
+		return false;
+	if ((f & INJ_B_ALNUM) && j > 0 && (m->bflags[t[j - 1]] & INJ_B_ALNUM))
+		return false;
+	if (j + 1 < len && !inj_pair_ok(m, t, j))
+		return false;
+	return inj_prefix_ok(m, t, len, j);
+}
+
+/*
+ * First position >= p where inj_start_ok holds, or len.  p must be the
+ * start of a character of the normalized stream (not inside a multibyte
+ * space); so is the result, see inj_build_prefilter.
+ *
+ * With SSE2, 16 bytes at a time are reduced to the candidates worth the
+ * scalar test: word starts (an ASCII alnum byte after a non-alnum one) and
+ * the non-alnum first bytes of phrases (or, if there are too many of those,
+ * every byte that is neither alnum nor ASCII whitespace).
+ */
+static size_t
+inj_next_start(const InjMatcher *m, const unsigned char *t, size_t len,
+			   size_t p)
+{
+#ifdef SCAN_SSE2
+	const __m128i add_d = _mm_set1_epi8(0x50);	/* '0'..'9' -> -128..-119 */
+	const __m128i lim_d = _mm_set1_epi8(-128 + 10);
+	const __m128i low = _mm_set1_epi8(0x20);
+	const __m128i add_a = _mm_set1_epi8(0x1F);	/* 'a'..'z' -> -128..-103 */
+	const __m128i lim_a = _mm_set1_epi8(-128 + 26);
+	const __m128i add_w = _mm_set1_epi8(0x77);	/* '\t'..'\r' -> -128..-124 */
+	const __m128i lim_w = _mm_set1_epi8(-128 + 5);
+	const __m128i sp = _mm_set1_epi8(' ');
+	const __m128i s0 = _mm_set1_epi8((char) m->special[0]);
+	const __m128i s1 = _mm_set1_epi8((char) m->special[1]);
+	const __m128i s2 = _mm_set1_epi8((char) m->special[2]);
+	const __m128i s3 = _mm_set1_epi8((char) m->special[3]);
+
+	if (p == 0)
+	{
+		if (len == 0 || inj_start_ok(m, t, len, 0))
+			return 0;
+		p = 1;
+	}
+	while (len - p > 16)
+	{
+		__m128i		x = _mm_loadu_si128((const __m128i *) (t + p));
+		__m128i		xp = _mm_loadu_si128((const __m128i *) (t + p - 1));
+		__m128i		an;
+		__m128i		anp;
+		__m128i		mk;
+		unsigned	bits;
+		unsigned	pass = 0;
+
+		an = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(x, add_d), lim_d),
+						  _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(x, low), add_a),
+										 lim_a));
+		anp = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(xp, add_d), lim_d),
+						   _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(xp, low), add_a),
+										  lim_a));
+		mk = _mm_andnot_si128(anp, an);
+		if (m->many_special)
+		{
+			__m128i		ws = _mm_or_si128(_mm_cmpeq_epi8(x, sp),
+										  _mm_cmplt_epi8(_mm_add_epi8(x, add_w),
+														 lim_w));
+
+			mk = _mm_or_si128(mk, _mm_andnot_si128(_mm_or_si128(an, ws),
+												   _mm_cmpeq_epi8(x, x)));
+		}
+		else
+			mk = _mm_or_si128(mk,
+							  _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0),
+														_mm_cmpeq_epi8(x, s1)),
+										   _mm_or_si128(_mm_cmpeq_epi8(x, s2),
+														_mm_cmpeq_epi8(x, s3))));
+		bits = (unsigned) _mm_movemask_epi8(mk);
+
+		/*
+		 * Pair test of every candidate without branching on its outcome,
+		 * which is hard to predict; t[p + 16] exists.  A candidate already
+		 * has the right byte before it, or needs none.
+		 */
+		while (bits != 0)
+		{
+			int			k = lowest_bit(bits);
+
+			pass |= (unsigned) inj_pair_ok(m, t, p + (size_t) k) << k;
+			bits &= bits - 1;
+		}
+		while (pass != 0)
+		{
+			size_t		j = p + (size_t) lowest_bit(pass);
+
+			if (inj_prefix_ok(m, t, len, j))
+				return j;
+			pass &= pass - 1;
+		}
+		p += 16;
+	}
+#endif
+	while (p < len && !inj_start_ok(m, t, len, p))
+		p++;
+	return p;
+}
+
+/*
+ * The normalized byte just before text position j (j > 0, a character
+ * start): a space if the character ending at j - 1 is whitespace, else
+ * t[j - 1] folded.  The lead bytes of multibyte spaces (0xC2, 0xE2, 0xE3)
+ * never occur inside a space, so wherever they are they start a character,
+ * and a space ending at j - 1 is recognised by looking back from there.
+ */
+static unsigned char
+inj_byte_before(const unsigned char *t, size_t len, size_t j)
+{
+	unsigned char b = t[j - 1];
+
+	if (b < 0x80)
+		return (b == ' ' || (b >= '\t' && b <= '\r')) ? ' ' : fold(b);
+	if (j >= 2 && inj_space_len(t, j - 2, len) == 2)
+		return ' ';
+	if (j >= 3 && inj_space_len(t, j - 3, len) == 3)
+		return ' ';
+	return b;
+}
+
+/*
  * Report every phrase occurrence in text, in order of match end.  The text
  * is normalized on the fly: a whitespace run becomes one space whose
  * original offset is the run's first byte; every other byte is one
  * normalized byte at its own offset.  No phrase ends with a space, so a
  * match's original span runs from the offset of its first normalized byte
  * to that of its last plus one.
+ *
+ * The automaton state need not be the classic one, the longest suffix of
+ * the text read that is a trie node.  Call a position a start if some phrase
+ * occurs beginning there and passes its start check.  Any trie node that is
+ * a suffix of the text read, and at least as long as the longest such suffix
+ * beginning at a start, gives the same reports in the same order: its
+ * dictionary chain is the tail of the classic one that still holds every
+ * phrase ending here and beginning at a start; the phrases cut off begin
+ * elsewhere and would fail their start check anyway.  The usual transition
+ * keeps that property, and so does staying in the root over a position that
+ * is no start, which the scan does mid-word (see inj_step) and, in the root
+ * state, up to the next position inj_start_ok accepts (found quickly by
+ * inj_next_start; it accepts every start).  The bytes jumped over enter the
+ * ring as one normalized byte, the last, which is all that the start check
+ * of a match beginning right after them reads; ring positions therefore
+ * stop counting normalized bytes, but they are only compared with each
+ * other.
  */
 void
 inj_scan(const InjMatcher *m, const char *text, size_t len, inj_hit_fn fn,
@@ -1718,20 +2148,54 @@ inj_scan(const InjMatcher *m, const char *text, size_t len, inj_hit_fn fn,
 	const unsigned char *t = (const unsigned char *) text;
 	size_t		rstart[INJ_RING];
 	unsigned char rbyte[INJ_RING];
-	size_t		pos = 0;		/* normalized bytes so far */
+	size_t		pos = 0;		/* normalized bytes so far (ring position) */
 	size_t		i = 0;
 	int32_t		state = 0;
 	int32_t		pending = 0;	/* state with output awaiting the next byte */
 	bool		in_space = false;
+	bool		prev_alnum = false; /* last normalized byte is alnum */
 
 	if (m == NULL || text == NULL || fn == NULL || m->nphrases == 0)
 		return;
 	while (i < len)
 	{
-		size_t		w = inj_space_len(t, i, len);
-		size_t		start = i;
+		size_t		w;
+		size_t		start;
 		unsigned char c;
+		bool		cur_alnum;
 
+		/*
+		 * In the root state (where pending is 0: the root has no output),
+		 * jump to the next position where a match may begin.  The one at
+		 * hand is tried first, which saves setting up the SSE2 loop in texts
+		 * dense with phrases; if it fails, the jump goes forward.
+		 */
+		if (state == 0 && !inj_start_ok(m, t, len, i))
+		{
+			i = inj_next_start(m, t, len, i);
+			c = inj_byte_before(t, len, i);
+			rstart[pos & INJ_RING_MASK] = i - 1;
+			rbyte[pos & INJ_RING_MASK] = c;
+			pos++;
+			in_space = (c == ' ');
+			prev_alnum = is_alnum(c);
+			if (i >= len)
+				break;
+		}
+
+		/*
+		 * Decode one character: norm[] folds ASCII and maps its whitespace
+		 * to ' '; only bytes >= 0x80 can start a multibyte space.
+		 */
+		start = i;
+		c = t[i];
+		if (c < 0x80)
+		{
+			c = m->norm[c];
+			w = (c == ' ');
+		}
+		else
+			w = inj_space_len(t, i, len);
 		if (w > 0)
 		{
 			i += w;
@@ -1742,7 +2206,6 @@ inj_scan(const InjMatcher *m, const char *text, size_t len, inj_hit_fn fn,
 		}
 		else
 		{
-			c = fold(t[i]);
 			i++;
 			in_space = false;
 		}
@@ -1753,9 +2216,11 @@ inj_scan(const InjMatcher *m, const char *text, size_t len, inj_hit_fn fn,
 		}
 		rstart[pos & INJ_RING_MASK] = start;
 		rbyte[pos & INJ_RING_MASK] = c;
-		state = inj_step(m, state, c);
+		cur_alnum = (m->bflags[c] & INJ_B_ALNUM) != 0;
+		state = inj_step(m, state, c, cur_alnum && prev_alnum);
 		if (m->nodes[state].out >= 0 || m->nodes[state].dict > 0)
 			pending = state;
+		prev_alnum = cur_alnum;
 		pos++;
 	}
 	if (pending > 0)
