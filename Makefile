@@ -19,12 +19,13 @@ OBJS = \
 	src/recorder.o \
 	src/netcheck.o \
 	src/webhooks.o \
-	src/webhook_worker.o
+	src/webhook_worker.o \
+	src/apikeys.o
 
 DATA = sql/execlave--$(EXTVERSION).sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance
+REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user

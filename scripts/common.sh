@@ -35,8 +35,9 @@ ensure_deps() {
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The webhook tests' receiver runs on Node.js with the standardwebhooks npm
-# package (test/receiver); install Node from apt when absent, then the package.
+# The webhook tests' receiver (standardwebhooks) and the HTTP API tests'
+# PostgREST protocol driver (pg) run on Node.js (test/receiver); install Node
+# from apt when absent, then the packages.
 ensure_test_receiver() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         [ "$(id -u)" -eq 0 ] || die "Node.js and npm are missing; run as root or install nodejs and npm with apt-get"
@@ -45,13 +46,13 @@ ensure_test_receiver() {
         apt-get update -q >/dev/null
         apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
     fi
-    if [ ! -d "$REPO/test/receiver/node_modules/standardwebhooks" ]; then
+    if [ ! -d "$REPO/test/receiver/node_modules/standardwebhooks" ] || [ ! -d "$REPO/test/receiver/node_modules/pg" ]; then
         log "installing the test receiver's npm packages"
         # trust the system's CA bundle too (it carries any site-local CA)
         local ca=/etc/ssl/certs/ca-certificates.crt
         [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
         (cd "$REPO/test/receiver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
-            die "npm ci failed in test/receiver (the webhook tests need the standardwebhooks package from the npm registry)"
+            die "npm ci failed in test/receiver (the tests need the standardwebhooks and pg packages from the npm registry)"
     fi
 }
 

@@ -108,6 +108,15 @@ COMMENT ON COLUMN execlave.events.xact_id IS 'Transaction that wrote the event (
 SELECT pg_catalog.pg_extension_config_dump('execlave.events', '');
 SELECT pg_catalog.pg_extension_config_dump('execlave.events_id_seq', '');
 
+-- Who acts: the database role, or, in an HTTP API request, the API key
+-- (execlave.api_actor, a superuser-only setting execlave_api.pre_request()
+-- sets for the request).
+CREATE FUNCTION execlave.actor() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(pg_catalog.current_setting('execlave.api_actor', true), ''), CURRENT_USER::text)
+$$;
+COMMENT ON FUNCTION execlave.actor() IS 'The acting role recorded in stamps and histories: api:<key name> in an HTTP API request, else current_user';
+
 -- Refuse UPDATE and DELETE on append-only tables (TRUNCATE stays an owner's tool).
 CREATE FUNCTION execlave.forbid_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -167,10 +176,10 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.created_at := now();
         NEW.status_changed_at := now();
-        NEW.status_changed_by := current_user;
+        NEW.status_changed_by := execlave.actor();
     ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
         NEW.status_changed_at := now();
-        NEW.status_changed_by := current_user;
+        NEW.status_changed_by := execlave.actor();
     ELSE
         -- the stamps belong to the last status change
         NEW.status_changed_at := OLD.status_changed_at;
@@ -179,7 +188,7 @@ BEGIN
     IF NEW.status = 'paused' THEN
         IF TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'paused' THEN
             NEW.paused_at := now();
-            NEW.paused_by := current_user;
+            NEW.paused_by := execlave.actor();
         ELSE
             NEW.paused_at := OLD.paused_at;
             NEW.paused_by := OLD.paused_by;
@@ -441,7 +450,7 @@ BEGIN
                       HINT = 'Pass a future timestamptz, or NULL for a grant that never expires.';
         END IF;
         NEW.created_at := now();
-        NEW.created_by := current_user;
+        NEW.created_by := execlave.actor();
         NEW.revoked_at := NULL;
         NEW.revoked_by := NULL;
         RETURN NEW;
@@ -458,7 +467,7 @@ BEGIN
     END IF;
     IF OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL THEN
         NEW.revoked_at := now();
-        NEW.revoked_by := current_user;
+        NEW.revoked_by := execlave.actor();
     END IF;
     RETURN NEW;
 END
@@ -1093,14 +1102,14 @@ BEGIN
     NEW.updated_at := now();
     IF TG_OP = 'INSERT' THEN
         NEW.created_at := now();
-        NEW.created_by := current_user;
+        NEW.created_by := execlave.actor();
     END IF;
     IF NEW.active AND (TG_OP = 'INSERT' OR NOT OLD.active) THEN
         NEW.disabled_at := NULL;
         NEW.disabled_reason := NULL;
     ELSIF NOT NEW.active AND (TG_OP = 'INSERT' OR OLD.active) THEN
         NEW.disabled_at := now();
-        NEW.disabled_reason := coalesce(NEW.disabled_reason, 'disabled by ' || current_user);
+        NEW.disabled_reason := coalesce(NEW.disabled_reason, 'disabled by ' || execlave.actor());
     END IF;
     RETURN NEW;
 END
@@ -1258,7 +1267,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM execlave.check_webhook(webhook);
     UPDATE execlave.webhooks w SET active = false,
-        disabled_reason = coalesce(reason, 'disabled by ' || current_user)
+        disabled_reason = coalesce(reason, 'disabled by ' || execlave.actor())
     WHERE w.id = webhook AND w.active;
     RETURN FOUND;
 END
@@ -1308,7 +1317,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Enable it with execlave_enable_webhook().';
     END IF;
     RETURN execlave.emit_event('webhook.test', NULL, jsonb_build_object(
-        'webhook_id', webhook, 'message', 'Test event from execlave', 'sent_by', current_user));
+        'webhook_id', webhook, 'message', 'Test event from execlave', 'sent_by', execlave.actor()));
 END
 $$;
 COMMENT ON FUNCTION execlave_test_webhook(uuid) IS 'Queue a webhook.test event for this endpoint only; returns the event id';
@@ -1599,9 +1608,604 @@ END
 $$;
 
 -------------------------------------------------------------------------------
+-- API keys and the HTTP API (schema execlave_api, served by PostgREST)
+-------------------------------------------------------------------------------
+CREATE TABLE execlave.api_keys (
+    id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    name         text        NOT NULL,
+    environment  text        NOT NULL,
+    scope        text        NOT NULL,
+    agent_id     uuid        REFERENCES execlave.agents (id),
+    key_prefix   text        NOT NULL,
+    key_hash     bytea       NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_by   text        NOT NULL DEFAULT CURRENT_USER,
+    expires_at   timestamptz,
+    revoked_at   timestamptz,
+    revoked_by   text,
+    last_used_at timestamptz,
+    CONSTRAINT api_keys_pkey PRIMARY KEY (id),
+    CONSTRAINT api_keys_prefix_key UNIQUE (key_prefix),
+    CONSTRAINT api_keys_name_check CHECK (octet_length(name) BETWEEN 1 AND 200),
+    CONSTRAINT api_keys_environment_check CHECK (environment ~ '^[a-z0-9]{1,16}$'),
+    CONSTRAINT api_keys_scope_check CHECK (scope IN ('admin', 'agent')),
+    CONSTRAINT api_keys_agent_check CHECK ((scope = 'agent') = (agent_id IS NOT NULL)),
+    CONSTRAINT api_keys_hash_check CHECK (octet_length(key_hash) = 32)
+);
+COMMENT ON TABLE execlave.api_keys IS 'API keys of the HTTP API: only the SHA-256 of a key and its display prefix are kept; key_hash is readable by the extension owner only';
+COMMENT ON COLUMN execlave.api_keys.key_prefix IS 'ag_<environment>_ and the first 8 characters of the secret: shown in lists, used to find the key';
+COMMENT ON COLUMN execlave.api_keys.last_used_at IS 'Last request with the key, to the minute (written at most once a minute, by read-write requests)';
+SELECT pg_catalog.pg_extension_config_dump('execlave.api_keys', '');
+
+CREATE FUNCTION execlave.random_base62(n integer) RETURNS text
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'execlave_random_base62';
+COMMENT ON FUNCTION execlave.random_base62(integer) IS 'Internal: n random characters [0-9A-Za-z] (pg_strong_random)';
+CREATE FUNCTION execlave.api_key_matches(stored bytea, key text) RETURNS boolean
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'execlave_api_key_matches';
+COMMENT ON FUNCTION execlave.api_key_matches(bytea, text) IS 'Internal: SHA-256(key) = stored, compared in constant time';
+
+CREATE FUNCTION execlave_create_api_key(name text, environment text, scope text,
+                                        agent text DEFAULT NULL, expires_at timestamptz DEFAULT NULL)
+RETURNS TABLE (id uuid, api_key text, key_prefix text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    secret text;
+    key text;
+    agent_uuid uuid;
+    new_id uuid;
+BEGIN
+    PERFORM execlave.check_not_null(execlave_create_api_key.name, 'name');
+    PERFORM execlave.check_not_null(execlave_create_api_key.environment, 'environment');
+    PERFORM execlave.check_not_null(execlave_create_api_key.scope, 'scope');
+    IF execlave_create_api_key.environment !~ '^[a-z0-9]{1,16}$' THEN
+        RAISE EXCEPTION 'invalid environment "%"', execlave_create_api_key.environment
+            USING ERRCODE = 'invalid_parameter_value', HINT = '1 to 16 lower-case letters or digits, e.g. prod, test, dev.';
+    END IF;
+    IF execlave_create_api_key.scope NOT IN ('admin', 'agent') THEN
+        RAISE EXCEPTION 'invalid scope "%"', execlave_create_api_key.scope
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid scopes: admin, agent.';
+    END IF;
+    IF (execlave_create_api_key.scope = 'agent') <> (agent IS NOT NULL) THEN
+        RAISE EXCEPTION 'an agent-scoped key needs an agent, and only an agent-scoped key takes one'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF execlave_create_api_key.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF agent IS NOT NULL THEN
+        agent_uuid := execlave.resolve_agent(agent);
+    END IF;
+    LOOP
+        secret := execlave.random_base62(40);
+        key := 'ag_' || execlave_create_api_key.environment || '_' || secret;
+        BEGIN
+            INSERT INTO execlave.api_keys (name, environment, scope, agent_id, key_prefix, key_hash, created_by, expires_at)
+            VALUES (execlave_create_api_key.name, execlave_create_api_key.environment, execlave_create_api_key.scope,
+                    agent_uuid, 'ag_' || execlave_create_api_key.environment || '_' || left(secret, 8),
+                    sha256(convert_to(key, 'UTF8')), execlave.actor(), execlave_create_api_key.expires_at)
+            RETURNING api_keys.id INTO new_id;
+            EXIT;
+        EXCEPTION WHEN unique_violation THEN
+            NULL;               -- a prefix taken already (1 in 62^8): draw again
+        END;
+    END LOOP;
+    RETURN QUERY SELECT new_id, key, 'ag_' || execlave_create_api_key.environment || '_' || left(secret, 8);
+END
+$$;
+COMMENT ON FUNCTION execlave_create_api_key(text, text, text, text, timestamptz) IS 'Create an API key (scope admin, or agent bound to one agent); returns it once as ag_<environment>_<40 base62 characters>; only its SHA-256 and display prefix are stored';
+
+CREATE FUNCTION execlave_revoke_api_key(key text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kid uuid;
+    done boolean;
+BEGIN
+    PERFORM execlave.check_not_null(key, 'key');
+    SELECT k.id INTO kid FROM execlave.api_keys k
+    WHERE k.key_prefix = key OR k.id::text = key OR k.key_prefix = substr(key, 1, length(k.key_prefix));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'API key "%" does not exist', left(key, 24) USING ERRCODE = 'EX009',
+            HINT = 'Name it by its id or its prefix (execlave_list_api_keys()).';
+    END IF;
+    UPDATE execlave.api_keys k SET revoked_at = now(), revoked_by = execlave.actor()
+    WHERE k.id = kid AND k.revoked_at IS NULL;
+    GET DIAGNOSTICS done = ROW_COUNT;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION execlave_revoke_api_key(text) IS 'Revoke an API key (by id, prefix, or the key itself); false if it already was';
+
+CREATE FUNCTION execlave_list_api_keys()
+RETURNS TABLE (id uuid, name text, environment text, scope text, agent_key text, key_prefix text,
+               created_at timestamptz, created_by text, expires_at timestamptz, revoked_at timestamptz,
+               last_used_at timestamptz, state text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT k.id, k.name, k.environment, k.scope, a.key, k.key_prefix, k.created_at, k.created_by, k.expires_at,
+           k.revoked_at, k.last_used_at,
+           CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' WHEN k.expires_at <= now() THEN 'expired' ELSE 'active' END
+    FROM execlave.api_keys k LEFT JOIN execlave.agents a ON a.id = k.agent_id
+    ORDER BY k.created_at, k.key_prefix
+$$;
+COMMENT ON FUNCTION execlave_list_api_keys() IS 'API keys with their prefix and state (active, expired, revoked); never the key or its hash';
+
+CREATE SCHEMA execlave_api;
+-- The API functions that call the execlave_* functions put the extension's
+-- schema on their pinned search_path after pg_catalog (that schema is fixed
+-- at CREATE EXTENSION, and PostgreSQL 15 gives PUBLIC no CREATE on it):
+-- naming it in the bodies would put @extschema@ inside quoted strings.
+COMMENT ON SCHEMA execlave_api IS 'The HTTP API: what PostgREST exposes (db-schemas = execlave_api, db-pre-request = execlave_api.pre_request)';
+
+-- Raise an HTTP error the PostgREST way: SQLSTATE PGRST, JSON message {code,
+-- message, details, hint} (strings) and JSON detail {status, headers}.
+CREATE FUNCTION execlave_api.fail(status integer, code text, message text, details text DEFAULT NULL,
+                                  hint text DEFAULT NULL, headers jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE SQLSTATE 'PGRST'
+        USING MESSAGE = json_build_object('code', code, 'message', message, 'details', details, 'hint', hint)::text,
+              DETAIL = json_build_object('status', status, 'headers', headers)::text;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.fail(integer, text, text, text, text, jsonb) IS 'Internal: raise an HTTP error with this status for PostgREST (SQLSTATE PGRST)';
+
+-- The HTTP status of an execlave error (the SQL-level SQLSTATEs stay as they are).
+CREATE FUNCTION execlave_api.http_status(sqlstate text) RETURNS integer
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN sqlstate = 'EX001' THEN 423                       -- agent paused
+        WHEN sqlstate = 'EX003' THEN 403                       -- blocked by a policy
+        WHEN sqlstate IN ('EX002', 'EX005', 'EX006', 'EX007', 'EX008', 'EX009') THEN 404
+        WHEN sqlstate = 'EX004' THEN 409                       -- agent archived
+        WHEN sqlstate IN ('23505', '23503', '55000') THEN 409  -- conflict
+        WHEN sqlstate = '42501' THEN 403
+        WHEN sqlstate LIKE '22%' OR sqlstate IN ('23502', '23514', '42804', '42883', 'P0001') THEN 400
+        WHEN sqlstate IN ('53400', '53300') THEN 503
+        ELSE 500
+    END
+$$;
+COMMENT ON FUNCTION execlave_api.http_status(text) IS 'HTTP status of a SQLSTATE in the HTTP API (README: Errors over HTTP)';
+
+-- Re-raise a caught error as its HTTP error (a PGRST error passes unchanged).
+CREATE FUNCTION execlave_api.reraise(state text, message text, detail text, hint text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF state = 'PGRST' THEN
+        RAISE SQLSTATE 'PGRST' USING MESSAGE = message, DETAIL = detail;
+    END IF;
+    PERFORM execlave_api.fail(execlave_api.http_status(state), state, message, nullif(detail, ''), nullif(hint, ''));
+END
+$$;
+COMMENT ON FUNCTION execlave_api.reraise(text, text, text, text) IS 'Internal: turn a caught SQL error into its HTTP error';
+
+-- PostgREST's db-pre-request: authenticate the X-API-Key header.
+CREATE FUNCTION execlave_api.pre_request() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    headers json := nullif(current_setting('request.headers', true), '')::json;
+    key text := headers ->> 'x-api-key';
+    parts text[];
+    k execlave.api_keys;
+    ok boolean;
+    auth jsonb := '{"WWW-Authenticate": "ApiKey header=\"X-API-Key\""}';
+BEGIN
+    IF key IS NULL OR key = '' THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'missing API key', NULL, 'Send the key in the X-API-Key header.', auth);
+    END IF;
+    parts := regexp_match(key, '^(ag_[a-z0-9]{1,16}_)([A-Za-z0-9]{32,128})$');
+    IF parts IS NOT NULL THEN
+        SELECT * INTO k FROM execlave.api_keys x WHERE x.key_prefix = parts[1] || left(parts[2], 8);
+    END IF;
+    -- the digest comparison runs whether or not a key was found (constant time)
+    ok := execlave.api_key_matches(k.key_hash, key);
+    IF NOT ok OR parts IS NULL THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'invalid API key', NULL, NULL, auth);
+    ELSIF k.revoked_at IS NOT NULL THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'API key revoked', NULL, NULL, auth);
+    ELSIF k.expires_at <= now() THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'API key expired', NULL, NULL, auth);
+    END IF;
+    PERFORM set_config('execlave.api_key_id', k.id::text, true);
+    PERFORM set_config('execlave.api_scope', k.scope, true);
+    PERFORM set_config('execlave.api_agent_id', coalesce(k.agent_id::text, ''), true);
+    PERFORM set_config('execlave.api_actor', 'api:' || k.name, true);
+    -- last use, to the minute: no write on most requests, none in read-only ones
+    IF (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+       AND current_setting('transaction_read_only') = 'off' THEN
+        UPDATE execlave.api_keys x SET last_used_at = now()
+        WHERE x.id = k.id AND (x.last_used_at IS NULL OR x.last_used_at < now() - interval '1 minute');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.pre_request() IS 'PostgREST db-pre-request: checks X-API-Key (exists, not revoked, not expired; constant-time hash comparison) and sets the caller for the request; 401 otherwise';
+
+-- The caller of this request (set by pre_request); '' when none.
+CREATE FUNCTION execlave_api.caller_scope() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(current_setting('execlave.api_scope', true), '')
+$$;
+COMMENT ON FUNCTION execlave_api.caller_scope() IS 'Scope of the request''s API key: admin, agent, or empty outside a request';
+
+CREATE FUNCTION execlave_api.require_admin() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF execlave_api.caller_scope() = '' THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'no API key authenticated this request');
+    ELSIF execlave_api.caller_scope() <> 'admin' THEN
+        PERFORM execlave_api.fail(403, '42501', 'this operation needs an admin API key',
+            'the key is bound to one agent');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.require_admin() IS 'Internal: 403 unless the request''s key is an admin key';
+
+-- Resolve an agent the caller may act as: any for an admin key, its own for an agent key.
+CREATE FUNCTION execlave_api.own_agent(agent text, what text) RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id uuid;
+BEGIN
+    IF execlave_api.caller_scope() = '' THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'no API key authenticated this request');
+    END IF;
+    id := execlave.resolve_agent(agent);
+    IF execlave_api.caller_scope() = 'agent' AND id IS DISTINCT FROM nullif(current_setting('execlave.api_agent_id', true), '')::uuid THEN
+        PERFORM execlave_api.fail(403, '42501', format('this API key may not %s for agent "%s"', what, agent),
+            'the key is bound to another agent');
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.own_agent(text, text) IS 'Internal: the agent''s id if the request''s key may act for it (admin: any; agent key: its own), else 403';
+
+CREATE FUNCTION execlave_api.agent_json(agent uuid) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('id', a.id, 'key', a.key, 'name', a.name, 'status', a.status,
+        'pauseReason', a.pause_reason, 'pausedAt', a.paused_at, 'pausedBy', a.paused_by,
+        'statusChangedAt', a.status_changed_at, 'createdAt', a.created_at)
+    FROM execlave.agents a WHERE a.id = agent
+$$;
+COMMENT ON FUNCTION execlave_api.agent_json(uuid) IS 'Internal: an agent as the HTTP API shows it';
+
+-- PATCH /api/agents/ID/pause  ->  POST /rpc/pause_agent {"agentId", "reason"}
+CREATE FUNCTION execlave_api.pause_agent("agentId" text, reason text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    id uuid;
+    changed boolean;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    changed := execlave_pause_agent("agentId", reason);
+    id := execlave.resolve_agent("agentId");
+    RETURN jsonb_build_object('agent', execlave_api.agent_json(id), 'changed', changed);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.pause_agent(text, text) IS 'HTTP: pause an agent (kill switch); admin keys';
+
+-- PATCH /api/agents/ID/resume  ->  POST /rpc/resume_agent {"agentId"}
+CREATE FUNCTION execlave_api.resume_agent("agentId" text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    changed boolean;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    changed := execlave_resume_agent("agentId");
+    RETURN jsonb_build_object('agent', execlave_api.agent_json(execlave.resolve_agent("agentId")), 'changed', changed);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.resume_agent(text) IS 'HTTP: resume a paused agent; admin keys';
+
+-- GET /api/agents/ID/status  ->  POST /rpc/agent_status {"agentId"}
+CREATE FUNCTION execlave_api.agent_status("agentId" text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    RETURN execlave_api.agent_json(execlave_api.own_agent("agentId", 'read the status'));
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.agent_status(text) IS 'HTTP: an agent''s status; admin keys, or the agent''s own key';
+
+-- POST /api/agents  ->  POST /rpc/register_agent {"key", "name", "description", "tags", "metadata"}
+CREATE FUNCTION execlave_api.register_agent(key text, name text DEFAULT NULL, description text DEFAULT NULL,
+                                            tags text[] DEFAULT NULL, metadata jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    id uuid;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    id := execlave_register_agent(key, name, description, coalesce(tags, '{}'), coalesce(metadata, '{}'));
+    RETURN execlave_api.agent_json(id);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.register_agent(text, text, text, text[], jsonb) IS 'HTTP: register an agent (idempotent on key); admin keys';
+
+-- POST /api/agents/A/grants  ->  POST /rpc/create_grant {"agentId", "targetAgentId", "allowedActions", "expiresAt"}
+CREATE FUNCTION execlave_api.create_grant("agentId" text, "targetAgentId" text, "allowedActions" text[],
+                                          "expiresAt" timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    gid uuid;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    gid := execlave_grant("agentId", "targetAgentId", "allowedActions", "expiresAt");
+    RETURN (SELECT jsonb_build_object('grantId', g.id, 'sourceAgentId', g.source_id, 'targetAgentId', g.target_id,
+                'allowedActions', to_jsonb(g.actions), 'expiresAt', g.expires_at, 'createdAt', g.created_at,
+                'createdBy', g.created_by)
+            FROM execlave.grants g WHERE g.id = gid);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.create_grant(text, text, text[], timestamptz) IS 'HTTP: grant the agent (source) actions on the target agent until expiresAt; admin keys';
+
+-- POST /api/agents/authorize  ->  POST /rpc/authorize {"sourceAgentId", "targetAgentId", "action"[, "raiseOnDeny"]}
+CREATE FUNCTION execlave_api.authorize("sourceAgentId" text, "targetAgentId" text, action text,
+                                       "raiseOnDeny" boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    r record;
+    answer jsonb;
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF execlave_api.caller_scope() = 'agent' THEN
+        PERFORM execlave_api.own_agent("sourceAgentId", 'authorize as source');
+    ELSE
+        PERFORM execlave_api.require_admin();
+    END IF;
+    SELECT * INTO r FROM execlave_authorize_explain("sourceAgentId", "targetAgentId", action);
+    answer := jsonb_build_object('authorized', r.authorized, 'reason', r.reason,
+        'grant', CASE WHEN r.grant_id IS NULL THEN NULL
+                      ELSE jsonb_build_object('id', r.grant_id, 'expiresAt', r.expires_at) END);
+    IF NOT r.authorized AND coalesce("raiseOnDeny", false) THEN
+        PERFORM execlave_api.fail(403, 'EX011', format('agent "%s" may not %s agent "%s"', "sourceAgentId", action, "targetAgentId"),
+            answer::text, 'reason: ' || r.reason);
+    END IF;
+    RETURN answer;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.authorize(text, text, text, boolean) IS 'HTTP: may the source agent perform the action on the target? {authorized, reason, grant}; raiseOnDeny: 403 instead of authorized false. Admin keys, or the source agent''s own key';
+
+-- POST /api/webhooks  ->  POST /rpc/create_webhook {"url", "events", "secret"}
+CREATE FUNCTION execlave_api.create_webhook(url text, events text[] DEFAULT NULL, secret text DEFAULT NULL,
+                                            description text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    w record;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    SET LOCAL client_min_messages = error;      -- the worker warning is for SQL users
+    SELECT * INTO w FROM execlave_create_webhook(url, events, secret, description);
+    RETURN (SELECT jsonb_build_object('id', x.id, 'url', x.url, 'events', coalesce(to_jsonb(x.events), '["*"]'),
+                'secret', w.signing_secret, 'active', x.active, 'createdAt', x.created_at)
+            FROM execlave.webhooks x WHERE x.id = w.id);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.create_webhook(text, text[], text, text) IS 'HTTP: register a webhook endpoint; the answer carries its signing secret (this once); admin keys';
+
+-- POST /api/policies  ->  POST /rpc/create_policy {"name", "type", "mode", "config", "agentIds"}
+CREATE FUNCTION execlave_api.create_policy(name text, type text, mode text, config jsonb DEFAULT '{}',
+                                           "agentIds" text[] DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    pid uuid;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    pid := execlave_create_policy(name, type, mode, coalesce(config, '{}'), "agentIds");
+    RETURN (SELECT jsonb_build_object('id', p.id, 'name', p.name, 'type', p.type, 'mode', p.mode, 'config', p.config,
+                'agentIds', to_jsonb(p.agent_ids), 'active', p.active, 'createdAt', p.created_at)
+            FROM execlave.policies p WHERE p.id = pid);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.create_policy(text, text, text, jsonb, text[]) IS 'HTTP: create a policy; admin keys';
+
+-- POST /api/enforce  ->  POST /rpc/enforce {"agentId", "input", "model", "estimatedCost", "tools", "metadata", "environment"}
+CREATE FUNCTION execlave_api.enforce("agentId" text, input text, model text DEFAULT NULL,
+                                     "estimatedCost" numeric DEFAULT NULL, tools text[] DEFAULT NULL,
+                                     metadata jsonb DEFAULT NULL, environment text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, @extschema@, pg_temp AS $$
+DECLARE
+    r jsonb;
+    answer jsonb;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.own_agent("agentId", 'run a pre-execution check');
+    r := execlave_enforce("agentId", input, model, "estimatedCost", tools,
+                          CASE WHEN environment IS NULL THEN metadata
+                               ELSE coalesce(metadata, '{}') || jsonb_build_object('environment', environment) END);
+    answer := jsonb_build_object('allowed', r->'allowed',
+        'violations', coalesce((SELECT jsonb_agg(jsonb_build_object('policyId', v->'policy_id', 'policyName', v->'policy_name',
+                                   'type', v->'type', 'message', v->'message', 'mode', v->'mode', 'details', v->'details'))
+                                FROM jsonb_array_elements(r->'violations') v), '[]'),
+        'warnings', r->'warnings');
+    IF NOT (r->>'allowed')::boolean THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(r->'violations') v WHERE v->>'type' = 'system')
+           AND (SELECT a.status FROM execlave.agents a WHERE a.id = execlave.resolve_agent("agentId")) = 'paused' THEN
+            PERFORM execlave_api.fail(423, 'EX001', r->'violations'->0->>'message', answer::text,
+                'Resume the agent to let its requests through.');
+        END IF;
+        PERFORM execlave_api.fail(403, 'EX003', 'request blocked by policy', answer::text, NULL);
+    END IF;
+    RETURN answer;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 403 when blocked and 423 when the agent is paused (the answer in details). Admin keys, or the agent''s own key';
+
+-- POST /api/traces/batch  ->  POST /rpc/ingest_traces {"traces": [{...}, ...]}
+CREATE FUNCTION execlave_api.ingest_traces(traces jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t jsonb;
+    i integer := 0;
+    ok integer := 0;
+    errors jsonb := '[]';
+    row_trace jsonb;
+    k text;
+    col text;
+    tid text;
+    known constant jsonb := '{"traceId": "trace_id", "agentId": "agent_key", "sessionId": "session_id",
+        "userId": "user_id", "timestamp": "started_at", "startedAt": "started_at", "durationMs": "duration_ms",
+        "duration": "duration_ms", "status": "status", "input": "input", "output": "output",
+        "errorMessage": "error_message", "errorType": "error_type", "model": "model", "modelName": "model",
+        "promptTokens": "prompt_tokens", "completionTokens": "completion_tokens", "totalTokens": "total_tokens",
+        "cost": "cost_usd", "costUsd": "cost_usd", "environment": "environment", "tags": "tags", "tools": "tools",
+        "metadata": "metadata", "parentTraceId": "parent_trace_id", "spanType": "span_type"}';
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF execlave_api.caller_scope() = '' THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'no API key authenticated this request');
+    END IF;
+    IF traces IS NULL OR jsonb_typeof(traces) <> 'array' THEN
+        PERFORM execlave_api.fail(400, '22023', 'traces must be a JSON array of trace objects');
+    END IF;
+    IF jsonb_array_length(traces) > 1000 THEN
+        PERFORM execlave_api.fail(400, '22023', 'at most 1000 traces per batch');
+    END IF;
+    FOR t IN SELECT e FROM jsonb_array_elements(traces) e LOOP
+        tid := NULL;
+        BEGIN
+            IF jsonb_typeof(t) <> 'object' THEN
+                RAISE EXCEPTION 'trace % is not a JSON object', i USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            tid := t->>'traceId';
+            row_trace := '{}';
+            FOR k IN SELECT jsonb_object_keys(t) LOOP
+                col := known->>k;
+                IF col IS NULL THEN
+                    RAISE EXCEPTION 'unknown trace field "%"', k USING ERRCODE = 'invalid_parameter_value',
+                        HINT = 'Fields: ' || (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(known) x) || '.';
+                END IF;
+                row_trace := row_trace || jsonb_build_object(col, t->k);
+            END LOOP;
+            IF row_trace->>'agent_key' IS NULL THEN
+                RAISE EXCEPTION 'trace % names no agent', i USING ERRCODE = 'not_null_violation', HINT = 'Set agentId.';
+            END IF;
+            PERFORM execlave_api.own_agent(row_trace->>'agent_key', 'submit traces');
+            INSERT INTO execlave.traces SELECT * FROM jsonb_populate_record(NULL::execlave.traces,
+                jsonb_build_object('trace_id', execlave.new_trace_id(), 'started_at', now(), 'status', 'success',
+                                   'tags', '{}'::text[], 'tools', '{}'::text[], 'metadata', '{}'::jsonb,
+                                   'ingested_at', now()) || row_trace)
+            RETURNING trace_id INTO tid;
+            ok := ok + 1;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+            IF st = 'PGRST' THEN        -- from own_agent: keep its status and message
+                errors := errors || jsonb_build_object('index', i, 'traceId', tid, 'status', (det::jsonb->>'status')::int,
+                    'code', msg::jsonb->>'code', 'message', msg::jsonb->>'message');
+            ELSE
+                errors := errors || jsonb_build_object('index', i, 'traceId', tid, 'status', execlave_api.http_status(st),
+                    'code', st, 'message', msg);
+            END IF;
+        END;
+        i := i + 1;
+    END LOOP;
+    RETURN jsonb_build_object('accepted', ok, 'failed', i - ok, 'errors', errors);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.ingest_traces(jsonb) IS 'HTTP: batch trace ingestion (up to 1000); each trace in its own subtransaction; answers {accepted, failed, errors[{index, traceId, status, code, message}]}. Admin keys, or an agent key for its own traces';
+
+-- Listing views: admin keys only (an agent key sees no rows); never a secret.
+CREATE VIEW execlave_api.agents AS
+SELECT a.id, a.key, a.name, a.description, a.status, a.pause_reason AS "pauseReason", a.paused_at AS "pausedAt",
+       a.paused_by AS "pausedBy", a.tags, a.metadata, a.created_at AS "createdAt", a.updated_at AS "updatedAt"
+FROM execlave.agents a WHERE execlave_api.caller_scope() = 'admin';
+COMMENT ON VIEW execlave_api.agents IS 'HTTP GET /agents: agents (admin keys)';
+CREATE VIEW execlave_api.grants AS
+SELECT g.id, g.source_id AS "sourceAgentId", g.target_id AS "targetAgentId", g.actions AS "allowedActions",
+       g.expires_at AS "expiresAt", g.created_at AS "createdAt", g.created_by AS "createdBy",
+       g.revoked_at AS "revokedAt", g.revoked_by AS "revokedBy",
+       (g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) AS live
+FROM execlave.grants g WHERE execlave_api.caller_scope() = 'admin';
+COMMENT ON VIEW execlave_api.grants IS 'HTTP GET /grants: agent-to-agent grants (admin keys)';
+CREATE VIEW execlave_api.policies AS
+SELECT p.id, p.name, p.type, p.mode, p.config, p.agent_ids AS "agentIds", p.active, p.metadata,
+       p.created_at AS "createdAt", p.updated_at AS "updatedAt"
+FROM execlave.policies p WHERE execlave_api.caller_scope() = 'admin';
+COMMENT ON VIEW execlave_api.policies IS 'HTTP GET /policies: policies (admin keys)';
+CREATE VIEW execlave_api.violations AS
+SELECT v.id, v.policy_id AS "policyId", v.policy_name AS "policyName", v.policy_type AS "policyType", v.mode,
+       v.agent_id AS "agentId", v.agent_key AS "agentKey", v.trace_id AS "traceId", v.phase, v.message, v.details,
+       v.created_at AS "createdAt"
+FROM execlave.violations v WHERE execlave_api.caller_scope() = 'admin';
+COMMENT ON VIEW execlave_api.violations IS 'HTTP GET /violations: policy violations (admin keys)';
+CREATE VIEW execlave_api.webhooks AS
+SELECT w.id, w.url, coalesce(w.events, ARRAY['*']) AS events, w.active, w.description, w.created_at AS "createdAt",
+       w.disabled_at AS "disabledAt", w.disabled_reason AS "disabledReason"
+FROM execlave.webhooks w WHERE execlave_api.caller_scope() = 'admin';
+COMMENT ON VIEW execlave_api.webhooks IS 'HTTP GET /webhooks: webhook endpoints, never their secrets (admin keys)';
+CREATE VIEW execlave_api.deliveries AS
+SELECT d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.event_type AS "eventType", d.status,
+       d.attempts, d.next_attempt_at AS "nextAttemptAt", d.last_attempt_at AS "lastAttemptAt",
+       d.last_status_code AS "lastStatusCode", d.last_error AS "lastError", d.delivered_at AS "deliveredAt",
+       d.created_at AS "createdAt"
+FROM execlave.deliveries d WHERE execlave_api.caller_scope() = 'admin';
+COMMENT ON VIEW execlave_api.deliveries IS 'HTTP GET /deliveries: webhook deliveries (admin keys)';
+
+-- PostgREST's anonymous role (db-anon-role): every HTTP request runs as it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'execlave_api_anon') THEN
+        CREATE ROLE execlave_api_anon NOLOGIN;
+    END IF;
+END
+$$;
+
+-------------------------------------------------------------------------------
 -- Privileges
 -------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA execlave FROM PUBLIC;
+-- the stamping triggers run as the writing role
+GRANT EXECUTE ON FUNCTION execlave.actor() TO PUBLIC;
 
 GRANT SELECT ON execlave.agents, execlave.agent_status_history, execlave.events, execlave.traces,
     execlave.grants, execlave.grant_history, execlave.policies, execlave.violations
@@ -1657,6 +2261,30 @@ GRANT EXECUTE ON FUNCTION execlave_maintenance(), execlave_schedule_maintenance(
 GRANT EXECUTE ON FUNCTION execlave.maintenance_settings(), execlave.trace_partitions(),
     execlave.maintenance_job_name() TO execlave_reader, execlave_app, execlave_admin;
 GRANT SELECT ON execlave.agent_overview, execlave.policy_activity TO execlave_reader, execlave_app, execlave_admin;
+-- API keys: admins manage them through the functions; nobody but the owner reads the hashes
+REVOKE ALL ON execlave.api_keys FROM PUBLIC;
+GRANT SELECT (id, name, environment, scope, agent_id, key_prefix, created_at, created_by, expires_at,
+    revoked_at, revoked_by, last_used_at) ON execlave.api_keys TO execlave_admin;
+GRANT INSERT (name, environment, scope, agent_id, key_prefix, key_hash, created_by, expires_at),
+    UPDATE (revoked_at, revoked_by) ON execlave.api_keys TO execlave_admin;
+GRANT EXECUTE ON FUNCTION execlave.random_base62(integer) TO execlave_admin;
+REVOKE ALL ON FUNCTION execlave_create_api_key(text, text, text, text, timestamptz), execlave_revoke_api_key(text),
+    execlave_list_api_keys() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION execlave_create_api_key(text, text, text, text, timestamptz), execlave_revoke_api_key(text),
+    execlave_list_api_keys() TO execlave_admin;
+-- The HTTP API: the anonymous role may use the schema, call the API functions and read the views
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA execlave_api FROM PUBLIC;
+GRANT USAGE ON SCHEMA execlave_api TO execlave_api_anon;
+GRANT EXECUTE ON FUNCTION execlave_api.pre_request(), execlave_api.pause_agent(text, text),
+    execlave_api.resume_agent(text), execlave_api.agent_status(text),
+    execlave_api.register_agent(text, text, text, text[], jsonb),
+    execlave_api.create_grant(text, text, text[], timestamptz), execlave_api.authorize(text, text, text, boolean),
+    execlave_api.create_webhook(text, text[], text, text), execlave_api.create_policy(text, text, text, jsonb, text[]),
+    execlave_api.enforce(text, text, text, numeric, text[], jsonb, text), execlave_api.ingest_traces(jsonb),
+    execlave_api.caller_scope()
+    TO execlave_api_anon;
+GRANT SELECT ON execlave_api.agents, execlave_api.grants, execlave_api.policies, execlave_api.violations,
+    execlave_api.webhooks, execlave_api.deliveries TO execlave_api_anon;
 GRANT EXECUTE ON FUNCTION execlave_usage(text), execlave_anomaly_baseline(text)
     TO execlave_reader, execlave_app, execlave_admin;
 GRANT EXECUTE ON FUNCTION execlave_agent_status(text), execlave_assert_active(text),

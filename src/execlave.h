@@ -116,6 +116,10 @@ extern void execlave_traces_init(void);
 /* policy.c */
 extern void execlave_policy_init(void);
 
+/* apikeys.c */
+extern void execlave_apikeys_init(void);
+extern char *execlave_actor_name(void);
+
 /* webhooks.c, webhook_worker.c */
 #define EXECLAVE_MAX_RETRIES	50
 extern char *execlave_database;

@@ -883,7 +883,7 @@ execlave_violations_json(const PolicyRequest *req, List *violations)
 	ListCell   *lc;
 	char	   *agent_id = DatumGetCString(DirectFunctionCall1(uuid_out,
 															   UUIDPGetDatum(&req->agent_id)));
-	char	   *role = GetUserNameFromId(GetUserId(), true);
+	char	   *role = execlave_actor_name();
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
@@ -1012,7 +1012,7 @@ execlave_policies_before_write(PG_FUNCTION_ARGS)
 	Datum		vals[6];
 	bool		nulls[6] = {0};
 	int			n = 0;
-	char	   *role = GetUserNameFromId(GetUserId(), false);
+	char	   *role = execlave_actor_name();
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))

@@ -14,6 +14,8 @@
  */
 #include "policy.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
@@ -118,10 +120,14 @@ text_column(HeapTuple tuple, TupleDesc desc, int col, size_t *len)
 	return VARDATA_ANY(t);
 }
 
-/* Fill in the policy request from the trace row. */
+/*
+ * Fill in the policy request from the trace row: everything when policies
+ * apply (full), else only what the anomaly statistics read (the cost then
+ * in float precision, which they use).
+ */
 static void
 fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id,
-			 const char *agent_key)
+			 const char *agent_key, bool full)
 {
 	bool		isnull;
 	Datum		d;
@@ -132,6 +138,15 @@ fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_
 	strlcpy(req->agent_key, agent_key, sizeof(req->agent_key));
 	d = heap_getattr(tuple, memo_att[COL_TRACE_ID], desc, &isnull);
 	req->trace_id = isnull ? NULL : TextDatumGetCString(d);
+	req->total_tokens = count_or_unknown(tuple, desc, COL_TOTAL_TOKENS);
+	d = heap_getattr(tuple, memo_att[COL_COST], desc, &isnull);
+	if (!full)
+	{
+		req->cost_nanos = isnull ? -1
+			: (int64) llround(DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d)) * NANOS_PER_USD);
+		return;
+	}
+	req->cost_nanos = isnull ? -1 : execlave_numeric_to_nanos(DatumGetNumeric(d));
 	req->input = text_column(tuple, desc, COL_INPUT, &req->input_len);
 	req->output = text_column(tuple, desc, COL_OUTPUT, &req->output_len);
 	d = heap_getattr(tuple, memo_att[COL_MODEL], desc, &isnull);
@@ -152,9 +167,6 @@ fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_
 	}
 	req->prompt_tokens = count_or_unknown(tuple, desc, COL_PROMPT_TOKENS);
 	req->completion_tokens = count_or_unknown(tuple, desc, COL_COMPLETION_TOKENS);
-	req->total_tokens = count_or_unknown(tuple, desc, COL_TOTAL_TOKENS);
-	d = heap_getattr(tuple, memo_att[COL_COST], desc, &isnull);
-	req->cost_nanos = isnull ? -1 : execlave_numeric_to_nanos(DatumGetNumeric(d));
 }
 
 /*
@@ -379,7 +391,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 			Datum		st = heap_getattr(tuple, memo_att[COL_STATUS], desc, &isnull);
 			char	   *status = isnull ? NULL : TextDatumGetCString(st);
 
-			fill_request(&req, tuple, desc, &agent_id, agent_key);
+			fill_request(&req, tuple, desc, &agent_id, agent_key, policies);
 			if (policies)
 				tuple = apply_policies(tuple, desc, &req, &windowed);
 			tuple = after_accept(tuple, desc, &req, windowed, observe, status);
