@@ -73,3 +73,7 @@ SELECT p.oid::regprocedure AS api_function_without_comment FROM pg_proc p
 WHERE p.pronamespace = 'execlave_api'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL;
 SELECT c.relname AS api_view_without_comment FROM pg_class c
 WHERE c.relnamespace = 'execlave_api'::regnamespace AND obj_description(c.oid, 'pg_class') IS NULL;
+-- Maintenance removes keys revoked or expired longer ago than execlave.grant_retention_days
+UPDATE execlave.api_keys SET revoked_at = now() - interval '40 days' WHERE id = :'admin_id';
+SELECT (execlave_maintenance()->'purged'->>'api_keys')::int AS api_keys_removed;
+SELECT count(*) AS revoked_key_left FROM execlave.api_keys WHERE id = :'admin_id';

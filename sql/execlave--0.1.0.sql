@@ -1493,6 +1493,10 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM execlave.grants r WHERE r.replaces = g.id);
         GET DIAGNOSTICS n = ROW_COUNT;
         purged := purged || jsonb_build_object('grants', n);
+        -- API keys revoked or expired as long ago (they refuse requests from the moment they end)
+        DELETE FROM execlave.api_keys k WHERE k.revoked_at < cutoff OR k.expires_at < cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        purged := purged || jsonb_build_object('api_keys', n);
     END IF;
     IF (cfg->>'cron_history_retention_days')::int > 0 AND to_regclass('cron.job_run_details') IS NOT NULL THEN
         EXECUTE 'DELETE FROM cron.job_run_details r USING cron.job j WHERE j.jobid = r.jobid AND j.jobname = $1 AND r.end_time < $2'
@@ -1511,7 +1515,7 @@ BEGIN
         'took_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1));
 END
 $$;
-COMMENT ON FUNCTION execlave_maintenance() IS 'All periodic work: create partitions of execlave.traces ahead and move rows out of the default partition, drop partitions past execlave.trace_retention_days, purge delivered deliveries, old events, violations, long-ended grants and the maintenance job''s pg_cron history. Idempotent; concurrent runs skip. Returns a summary';
+COMMENT ON FUNCTION execlave_maintenance() IS 'All periodic work: create partitions of execlave.traces ahead and move rows out of the default partition, drop partitions past execlave.trace_retention_days, purge delivered deliveries, old events, violations, long-ended grants and API keys, and the maintenance job''s pg_cron history. Idempotent; concurrent runs skip. Returns a summary';
 
 CREATE FUNCTION execlave.maintenance_job_name() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$

@@ -182,7 +182,7 @@ execlave_config_init(void)
 				gettext_noop("Age past which policy violations are purged."),
 				&violation_retention_days, 90);
 	define_days("execlave.grant_retention_days",
-				gettext_noop("Time after expiry or revocation past which grants are removed (their history stays)."),
+				gettext_noop("Time after expiry or revocation past which grants (their history stays) and API keys are removed."),
 				&grant_retention_days, 30);
 	define_days("execlave.cron_history_retention_days",
 				gettext_noop("Age past which pg_cron's run history of the maintenance job is purged."),

@@ -87,9 +87,10 @@ $node->safe_psql('src', q{
     SELECT 'a1', 'mail me at jane' || i || '@example.com', 0.01 * i, now() - make_interval(days => i % 3)
     FROM generate_series(1, 30) i;
     INSERT INTO execlave.traces (agent_key, input, started_at) VALUES ('a2', 'far future', now() + interval '200 days');
+    SELECT execlave_create_api_key('dumped', 'prod', 'agent', 'a2');
     SELECT execlave_pause_agent('a1', 'paused before the dump');
 });
-my @tables = qw(agents agent_status_history events traces grants grant_history policies violations webhooks deliveries);
+my @tables = qw(agents agent_status_history events traces grants grant_history policies violations webhooks deliveries api_keys);
 
 # Row count and checksum of a table (every column, in a stable order).
 sub digest
