@@ -46,6 +46,9 @@ CREATE SCHEMA bench;
 \i :helpers
 -- Baseline: same columns, defaults, CHECKs and indexes; LIKE copies neither FKs nor triggers.
 CREATE TABLE bench.traces_plain (LIKE execlave.traces INCLUDING ALL);
+-- the keys live on execlave.traces' partitions, not its parent: give the copy the same
+ALTER TABLE bench.traces_plain ADD PRIMARY KEY (trace_id, started_at);
+CREATE INDEX ON bench.traces_plain (agent_id, started_at);
 ALTER TABLE bench.traces_plain ADD CONSTRAINT traces_plain_agent_id_fkey
     FOREIGN KEY (agent_id) REFERENCES execlave.agents (id);
 

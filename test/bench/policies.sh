@@ -211,8 +211,14 @@ FROM generate_series(0, 999) i,
 -- Target tables of C.  Same columns, defaults, CHECKs and indexes as
 -- execlave.traces (LIKE copies neither FKs nor triggers: the FK is added).
 CREATE TABLE bench.traces_plain (LIKE execlave.traces INCLUDING ALL);
+-- the keys live on execlave.traces' partitions, not its parent: give the copy the same
+ALTER TABLE bench.traces_plain ADD PRIMARY KEY (trace_id, started_at);
+CREATE INDEX ON bench.traces_plain (agent_id, started_at);
 ALTER TABLE bench.traces_plain ADD FOREIGN KEY (agent_id) REFERENCES execlave.agents (id);
 CREATE TABLE bench.traces_naive (LIKE execlave.traces INCLUDING ALL);
+-- the keys live on execlave.traces' partitions, not its parent: give the copy the same
+ALTER TABLE bench.traces_naive ADD PRIMARY KEY (trace_id, started_at);
+CREATE INDEX ON bench.traces_naive (agent_id, started_at);
 ALTER TABLE bench.traces_naive ADD FOREIGN KEY (agent_id) REFERENCES execlave.agents (id);
 CREATE TABLE bench.naive_violations (LIKE execlave.violations INCLUDING ALL);
 

@@ -62,6 +62,9 @@ CREATE EXTENSION execlave;
 CREATE SCHEMA bench;
 CREATE TABLE bench.results (variant text, round int, rows bigint, secs float8);
 CREATE TABLE bench.traces_plain (LIKE execlave.traces INCLUDING ALL);
+-- the keys live on execlave.traces' partitions, not its parent: give the copy the same
+ALTER TABLE bench.traces_plain ADD PRIMARY KEY (trace_id, started_at);
+CREATE INDEX ON bench.traces_plain (agent_id, started_at);
 ALTER TABLE bench.traces_plain ADD FOREIGN KEY (agent_id) REFERENCES execlave.agents (id);
 SELECT execlave_register_agent('solo');
 SELECT execlave_create_policy('rate', 'rate_limit', 'log',
