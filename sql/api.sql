@@ -33,6 +33,9 @@ SELECT count(*) - :keys_before AS written FROM execlave.api_keys;
 SELECT execlave_revoke_api_key(:'admin_prefix') AS revoked, execlave_revoke_api_key(:'admin_key') AS again;
 SELECT state, revoked_at IS NOT NULL AS stamped FROM execlave_list_api_keys() WHERE id = :'admin_id';
 SELECT expect_error($$SELECT execlave_revoke_api_key('ag_prod_nothere')$$);
+-- keys are immutable but for one revocation
+SELECT expect_error(format('UPDATE execlave.api_keys SET revoked_at = NULL WHERE id = %L', :'admin_id'));
+SELECT expect_error(format('UPDATE execlave.api_keys SET scope = %L WHERE id = %L', 'agent', :'admin_id'));
 SELECT expect_error($$SELECT execlave_revoke_api_key(NULL)$$);
 
 -- The identity settings only a superuser (pre_request) can set
@@ -74,6 +77,8 @@ WHERE p.pronamespace = 'execlave_api'::regnamespace AND obj_description(p.oid, '
 SELECT c.relname AS api_view_without_comment FROM pg_class c
 WHERE c.relnamespace = 'execlave_api'::regnamespace AND obj_description(c.oid, 'pg_class') IS NULL;
 -- Maintenance removes keys revoked or expired longer ago than execlave.grant_retention_days
+SET session_replication_role = replica;   -- (keys are immutable: age it with triggers off)
 UPDATE execlave.api_keys SET revoked_at = now() - interval '40 days' WHERE id = :'admin_id';
+RESET session_replication_role;
 SELECT (execlave_maintenance()->'purged'->>'api_keys')::int AS api_keys_removed;
 SELECT count(*) AS revoked_key_left FROM execlave.api_keys WHERE id = :'admin_id';

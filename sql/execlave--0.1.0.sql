@@ -112,9 +112,7 @@ SELECT pg_catalog.pg_extension_config_dump('execlave.events_id_seq', '');
 -- (execlave.api_actor, a superuser-only setting execlave_api.pre_request()
 -- sets for the request).
 CREATE FUNCTION execlave.actor() RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(nullif(pg_catalog.current_setting('execlave.api_actor', true), ''), CURRENT_USER::text)
-$$;
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'execlave_actor';
 COMMENT ON FUNCTION execlave.actor() IS 'The acting role recorded in stamps and histories: api:<key name> in an HTTP API request, else current_user';
 
 -- Refuse UPDATE and DELETE on append-only tables (TRUNCATE stays an owner's tool).
@@ -634,9 +632,9 @@ CREATE TABLE execlave.traces (
     CONSTRAINT traces_trace_id_check CHECK (octet_length(trace_id) BETWEEN 1 AND 128),
     CONSTRAINT traces_status_check CHECK (status IN
         ('success', 'error', 'timeout', 'policy_blocked', 'limit_exceeded', 'flagged_for_review')),
-    CONSTRAINT traces_duration_check CHECK (duration_ms >= 0),
+    CONSTRAINT traces_duration_check CHECK (duration_ms >= 0 AND duration_ms < 'Infinity'),
     CONSTRAINT traces_tokens_check CHECK (prompt_tokens >= 0 AND completion_tokens >= 0 AND total_tokens >= 0),
-    CONSTRAINT traces_cost_check CHECK (cost_usd >= 0 AND cost_usd <> 'NaN'),
+    CONSTRAINT traces_cost_check CHECK (cost_usd >= 0 AND cost_usd < 'Infinity'),
     CONSTRAINT traces_metadata_check CHECK (pg_catalog.jsonb_typeof(metadata) = 'object')
 ) PARTITION BY RANGE (started_at);
 -- The primary key (trace_id, started_at) and the index (agent_id, started_at)
@@ -1636,6 +1634,29 @@ CREATE TABLE execlave.api_keys (
     CONSTRAINT api_keys_agent_check CHECK ((scope = 'agent') = (agent_id IS NOT NULL)),
     CONSTRAINT api_keys_hash_check CHECK (octet_length(key_hash) = 32)
 );
+-- Keys are immutable but for being revoked once and for their last use.
+CREATE FUNCTION execlave.api_keys_before_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF (NEW.id, NEW.name, NEW.environment, NEW.scope, NEW.agent_id, NEW.key_prefix, NEW.key_hash,
+        NEW.created_at, NEW.created_by, NEW.expires_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.name, OLD.environment, OLD.scope, OLD.agent_id, OLD.key_prefix, OLD.key_hash,
+        OLD.created_at, OLD.created_by, OLD.expires_at)
+       OR (OLD.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revoked_by) IS DISTINCT FROM (OLD.revoked_at, OLD.revoked_by)) THEN
+        RAISE EXCEPTION 'API keys cannot be changed, only revoked once'
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Revoke it with execlave_revoke_api_key() and create a new one.';
+    END IF;
+    IF OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL THEN
+        NEW.revoked_at := now();
+        NEW.revoked_by := execlave.actor();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION execlave.api_keys_before_update() IS 'Trigger: API keys are immutable but for one revocation (stamped) and their last use';
+CREATE TRIGGER api_keys_before_update BEFORE UPDATE ON execlave.api_keys
+    FOR EACH ROW EXECUTE FUNCTION execlave.api_keys_before_update();
 COMMENT ON TABLE execlave.api_keys IS 'API keys of the HTTP API: only the SHA-256 of a key and its display prefix are kept; key_hash is readable by the extension owner only';
 COMMENT ON COLUMN execlave.api_keys.key_prefix IS 'ag_<environment>_ and the first 8 characters of the secret: shown in lists, used to find the key';
 COMMENT ON COLUMN execlave.api_keys.last_used_at IS 'Last request with the key, to the minute (written at most once a minute, by read-write requests)';
@@ -1823,17 +1844,25 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.pre_request() IS 'PostgREST db-pre-request: checks X-API-Key (exists, not revoked, not expired; constant-time hash comparison) and sets the caller for the request; 401 otherwise';
 
--- The caller of this request (set by pre_request); '' when none.
+-- The caller of this request (set by pre_request); '' when none.  Read
+-- through C (see apikeys.c): never current_setting(), which a client could
+-- feed a placeholder value before the library is loaded.
+CREATE FUNCTION execlave.api_caller_scope() RETURNS text
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'execlave_api_caller_scope';
+COMMENT ON FUNCTION execlave.api_caller_scope() IS 'Internal: scope of the current HTTP request''s API key (admin, agent, or empty)';
+CREATE FUNCTION execlave.api_caller_agent() RETURNS uuid
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'execlave_api_caller_agent';
+COMMENT ON FUNCTION execlave.api_caller_agent() IS 'Internal: the agent of the current HTTP request''s agent-scoped API key, or NULL';
 CREATE FUNCTION execlave_api.caller_scope() RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(current_setting('execlave.api_scope', true), '')
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT execlave.api_caller_scope()
 $$;
 COMMENT ON FUNCTION execlave_api.caller_scope() IS 'Scope of the request''s API key: admin, agent, or empty outside a request';
 
 CREATE FUNCTION execlave_api.require_admin() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF execlave_api.caller_scope() = '' THEN
+    IF execlave_api.caller_scope() NOT IN ('admin', 'agent') THEN
         PERFORM execlave_api.fail(401, 'EX010', 'no API key authenticated this request');
     ELSIF execlave_api.caller_scope() <> 'admin' THEN
         PERFORM execlave_api.fail(403, '42501', 'this operation needs an admin API key',
@@ -1847,13 +1876,22 @@ COMMENT ON FUNCTION execlave_api.require_admin() IS 'Internal: 403 unless the re
 CREATE FUNCTION execlave_api.own_agent(agent text, what text) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    scope text := execlave.api_caller_scope();
+    own uuid := execlave.api_caller_agent();
     id uuid;
 BEGIN
-    IF execlave_api.caller_scope() = '' THEN
+    IF scope NOT IN ('admin', 'agent') THEN
         PERFORM execlave_api.fail(401, 'EX010', 'no API key authenticated this request');
     END IF;
-    id := execlave.resolve_agent(agent);
-    IF execlave_api.caller_scope() = 'agent' AND id IS DISTINCT FROM nullif(current_setting('execlave.api_agent_id', true), '')::uuid THEN
+    BEGIN
+        id := execlave.resolve_agent(agent);
+    EXCEPTION WHEN SQLSTATE 'EX002' THEN
+        IF scope = 'admin' THEN
+            RAISE;
+        END IF;
+        id := NULL;             -- an agent key learns nothing about other agents
+    END;
+    IF scope = 'agent' AND (id IS NULL OR own IS NULL OR id <> own) THEN
         PERFORM execlave_api.fail(403, '42501', format('this API key may not %s for agent "%s"', what, agent),
             'the key is bound to another agent');
     END IF;
@@ -2067,7 +2105,9 @@ BEGIN
     IF NOT (r->>'allowed')::boolean THEN
         IF EXISTS (SELECT 1 FROM jsonb_array_elements(r->'violations') v WHERE v->>'type' = 'system')
            AND (SELECT a.status FROM execlave.agents a WHERE a.id = execlave.resolve_agent("agentId")) = 'paused' THEN
-            PERFORM execlave_api.fail(423, 'EX001', r->'violations'->0->>'message', answer::text,
+            PERFORM execlave_api.fail(423, 'EX001',
+                coalesce((SELECT v->>'message' FROM jsonb_array_elements(r->'violations') v WHERE v->>'type' = 'system' LIMIT 1),
+                         'agent is paused'), answer::text,
                 'Resume the agent to let its requests through.');
         END IF;
         PERFORM execlave_api.fail(403, 'EX003', 'request blocked by policy', answer::text, NULL);
@@ -2159,35 +2199,35 @@ $$;
 COMMENT ON FUNCTION execlave_api.ingest_traces(jsonb) IS 'HTTP: batch trace ingestion (up to 1000); each trace in its own subtransaction; answers {accepted, failed, errors[{index, traceId, status, code, message}]}. Admin keys, or an agent key for its own traces';
 
 -- Listing views: admin keys only (an agent key sees no rows); never a secret.
-CREATE VIEW execlave_api.agents AS
+CREATE VIEW execlave_api.agents WITH (security_barrier) AS
 SELECT a.id, a.key, a.name, a.description, a.status, a.pause_reason AS "pauseReason", a.paused_at AS "pausedAt",
        a.paused_by AS "pausedBy", a.tags, a.metadata, a.created_at AS "createdAt", a.updated_at AS "updatedAt"
 FROM execlave.agents a WHERE execlave_api.caller_scope() = 'admin';
 COMMENT ON VIEW execlave_api.agents IS 'HTTP GET /agents: agents (admin keys)';
-CREATE VIEW execlave_api.grants AS
+CREATE VIEW execlave_api.grants WITH (security_barrier) AS
 SELECT g.id, g.source_id AS "sourceAgentId", g.target_id AS "targetAgentId", g.actions AS "allowedActions",
        g.expires_at AS "expiresAt", g.created_at AS "createdAt", g.created_by AS "createdBy",
        g.revoked_at AS "revokedAt", g.revoked_by AS "revokedBy",
        (g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) AS live
 FROM execlave.grants g WHERE execlave_api.caller_scope() = 'admin';
 COMMENT ON VIEW execlave_api.grants IS 'HTTP GET /grants: agent-to-agent grants (admin keys)';
-CREATE VIEW execlave_api.policies AS
+CREATE VIEW execlave_api.policies WITH (security_barrier) AS
 SELECT p.id, p.name, p.type, p.mode, p.config, p.agent_ids AS "agentIds", p.active, p.metadata,
        p.created_at AS "createdAt", p.updated_at AS "updatedAt"
 FROM execlave.policies p WHERE execlave_api.caller_scope() = 'admin';
 COMMENT ON VIEW execlave_api.policies IS 'HTTP GET /policies: policies (admin keys)';
-CREATE VIEW execlave_api.violations AS
+CREATE VIEW execlave_api.violations WITH (security_barrier) AS
 SELECT v.id, v.policy_id AS "policyId", v.policy_name AS "policyName", v.policy_type AS "policyType", v.mode,
        v.agent_id AS "agentId", v.agent_key AS "agentKey", v.trace_id AS "traceId", v.phase, v.message, v.details,
        v.created_at AS "createdAt"
 FROM execlave.violations v WHERE execlave_api.caller_scope() = 'admin';
 COMMENT ON VIEW execlave_api.violations IS 'HTTP GET /violations: policy violations (admin keys)';
-CREATE VIEW execlave_api.webhooks AS
+CREATE VIEW execlave_api.webhooks WITH (security_barrier) AS
 SELECT w.id, w.url, coalesce(w.events, ARRAY['*']) AS events, w.active, w.description, w.created_at AS "createdAt",
        w.disabled_at AS "disabledAt", w.disabled_reason AS "disabledReason"
 FROM execlave.webhooks w WHERE execlave_api.caller_scope() = 'admin';
 COMMENT ON VIEW execlave_api.webhooks IS 'HTTP GET /webhooks: webhook endpoints, never their secrets (admin keys)';
-CREATE VIEW execlave_api.deliveries AS
+CREATE VIEW execlave_api.deliveries WITH (security_barrier) AS
 SELECT d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.event_type AS "eventType", d.status,
        d.attempts, d.next_attempt_at AS "nextAttemptAt", d.last_attempt_at AS "lastAttemptAt",
        d.last_status_code AS "lastStatusCode", d.last_error AS "lastError", d.delivered_at AS "deliveredAt",
@@ -2209,7 +2249,7 @@ $$;
 -------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA execlave FROM PUBLIC;
 -- the stamping triggers run as the writing role
-GRANT EXECUTE ON FUNCTION execlave.actor() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION execlave.actor(), execlave.api_caller_scope(), execlave.api_caller_agent() TO PUBLIC;
 
 GRANT SELECT ON execlave.agents, execlave.agent_status_history, execlave.events, execlave.traces,
     execlave.grants, execlave.grant_history, execlave.policies, execlave.violations

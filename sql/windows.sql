@@ -153,6 +153,20 @@ SELECT put('pause-agent', 1, 1) AS refused_and_paused;
 SELECT status, pause_reason FROM execlave.agents WHERE key = 'pause-agent';
 SELECT execlave_resume_agent('pause-agent') AS resumed;
 
+-- pause_agent pauses on reaching the cap even when 100 is not among the thresholds
+SELECT execlave_register_agent('pause-b') IS NOT NULL AS registered;
+SELECT execlave_create_policy('pause-b-cap', 'cost_limit', 'log', '{"max_cost_per_day": 2, "warning_thresholds": [50], "action": "pause_agent"}', ARRAY['pause-b']) IS NOT NULL AS created;
+-- (a trace id with a quote travels into the cost.threshold event intact)
+INSERT INTO execlave.traces (trace_id, agent_key, cost_usd) VALUES ('tr_"quoted"', 'pause-b', 1.5);
+SELECT data->>'trace_id' AS threshold_trace_id, data->>'percent' AS percent FROM execlave.events
+WHERE event_type = 'cost.threshold' AND data->>'agent_key' = 'pause-b';
+SELECT status AS before_cap FROM execlave.agents WHERE key = 'pause-b';
+SELECT put('pause-b', 1, 0.5) AS reaches_cap, put('pause-b', 1, 0.5) AS refused_after;
+SELECT status, pause_reason FROM execlave.agents WHERE key = 'pause-b';
+-- infinite costs and durations are refused (they would poison the sums and statistics)
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, cost_usd) VALUES ('rate-agent', 'Infinity')$$);
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, duration_ms) VALUES ('rate-agent', 'Infinity')$$);
+
 -------------------------------------------------------------------------------
 -- Transactions: a rolled-back trace is not counted (also in a savepoint)
 -------------------------------------------------------------------------------

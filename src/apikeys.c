@@ -25,9 +25,13 @@
 #include "utils/builtins.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(execlave_random_base62);
 PG_FUNCTION_INFO_V1(execlave_api_key_matches);
+PG_FUNCTION_INFO_V1(execlave_api_caller_scope);
+PG_FUNCTION_INFO_V1(execlave_api_caller_agent);
+PG_FUNCTION_INFO_V1(execlave_actor);
 
 static char *api_key_id = NULL;
 static char *api_scope = NULL;
@@ -137,4 +141,36 @@ execlave_actor_name(void)
 	if (api_actor != NULL && api_actor[0] != '\0')
 		return pstrdup(api_actor);
 	return GetUserNameFromId(GetUserId(), true);
+}
+
+/*
+ * The caller of the current HTTP request, read from the C variables.  SQL
+ * must read it through these functions, not current_setting(): calling
+ * them loads the library, and loading defines the settings as
+ * superuser-only, which discards any value a client set earlier in the
+ * session as a placeholder (possible only while the library was not yet
+ * loaded in it).
+ */
+
+/* execlave.api_caller_scope() RETURNS text: 'admin', 'agent' or '' (no request). */
+Datum
+execlave_api_caller_scope(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(api_scope ? api_scope : ""));
+}
+
+/* execlave.api_caller_agent() RETURNS uuid: the agent of an agent-scoped key, or NULL. */
+Datum
+execlave_api_caller_agent(PG_FUNCTION_ARGS)
+{
+	if (api_agent_id == NULL || api_agent_id[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall1(uuid_in, CStringGetDatum(api_agent_id)));
+}
+
+/* execlave.actor() RETURNS text: api:<key name> in an HTTP request, else current_user. */
+Datum
+execlave_actor(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(execlave_actor_name()));
 }

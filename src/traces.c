@@ -251,16 +251,29 @@ static HeapTuple
 after_accept(HeapTuple tuple, TupleDesc desc, const PolicyRequest *req, bool windowed,
 			 bool observe, const char *status)
 {
+	bool		test_clock = execlave_test_clock != NULL && execlave_test_clock[0] != '\0';
+
 	if (windowed)
 		execlave_windows_after_accept(req);
-	if (execlave_test_clock != NULL && execlave_test_clock[0] != '\0')
+	if (windowed || observe || test_clock)
 	{
-		/* the windows used the test clock: so must a rebuild from ingested_at */
+		/*
+		 * The windows count the trace at execlave_clock(); a rebuild after a
+		 * restart reads ingested_at, so the two must agree (a client-given
+		 * ingested_at is overwritten; the default already agrees).
+		 */
 		int			col = memo_att[COL_INGESTED_AT];
-		Datum		val = TimestampTzGetDatum(execlave_clock());
-		bool		isnull = false;
+		TimestampTz now = execlave_clock();
+		bool		isnull;
+		Datum		cur = heap_getattr(tuple, col, desc, &isnull);
 
-		tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &col, &val, &isnull);
+		if (isnull || DatumGetTimestampTz(cur) != now)
+		{
+			Datum		val = TimestampTzGetDatum(now);
+
+			isnull = false;
+			tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &col, &val, &isnull);
+		}
 	}
 	if (observe)
 	{
@@ -397,7 +410,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 			tuple = after_accept(tuple, desc, &req, windowed, observe, status);
 		}
 		else if (execlave_test_clock != NULL && execlave_test_clock[0] != '\0')
-			tuple = after_accept(tuple, desc, NULL, false, false, NULL);
+			tuple = after_accept(tuple, desc, NULL, false, false, NULL);	/* only ingested_at */
 	}
 	return PointerGetDatum(tuple);
 }

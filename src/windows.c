@@ -458,12 +458,13 @@ roll(Counts *c, const Windows *w)
 	}
 }
 
-/* Numeric USD -> nano-USD, rounded; clamped to +-2^62. */
+/* Numeric USD -> nano-USD, rounded; clamped to [-2^62, 2^62]; NaN is 0. */
 int64
 execlave_numeric_to_nanos(Numeric n)
 {
 	static Numeric scale = NULL;
 	static Numeric limit = NULL;
+	static Numeric neg_limit = NULL;
 	Datum		scaled;
 
 	if (numeric_is_nan(n))
@@ -471,15 +472,20 @@ execlave_numeric_to_nanos(Numeric n)
 	if (scale == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		Numeric		s1 = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(NANOS_PER_USD)));
+		Numeric		l1 = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(INT64CONST(1) << 62)));
+		Numeric		l2 = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(-(INT64CONST(1) << 62))));
 
-		scale = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(NANOS_PER_USD)));
-		limit = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(INT64CONST(1) << 62)));
 		MemoryContextSwitchTo(old);
+		limit = l1;
+		neg_limit = l2;
+		scale = s1;				/* last: the others are ready when it is set */
 	}
 	scaled = DirectFunctionCall2(numeric_mul, NumericGetDatum(n), NumericGetDatum(scale));
-	if (numeric_is_inf(DatumGetNumeric(scaled)) ||
-		DatumGetBool(DirectFunctionCall2(numeric_gt, scaled, NumericGetDatum(limit))))
+	if (DatumGetBool(DirectFunctionCall2(numeric_gt, scaled, NumericGetDatum(limit))))
 		return INT64CONST(1) << 62;
+	if (DatumGetBool(DirectFunctionCall2(numeric_lt, scaled, NumericGetDatum(neg_limit))))
+		return -(INT64CONST(1) << 62);
 	scaled = DirectFunctionCall2(numeric_round, scaled, Int32GetDatum(0));
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, scaled));
 }
@@ -634,16 +640,16 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 		rc = SPI_execute_with_args(
 								   "SELECT count(*) FILTER (WHERE ingested_at >= $2),"
 								   " count(*) FILTER (WHERE ingested_at >= $3),"
-								   " coalesce(round(sum(cost_usd) FILTER (WHERE ingested_at >= $4) * 1000000000), 0)::int8,"
-								   " coalesce(round(sum(cost_usd) * 1000000000), 0)::int8"
+								   " coalesce(sum(cost_usd) FILTER (WHERE ingested_at >= $4), 0),"
+								   " coalesce(sum(cost_usd), 0)"
 								   " FROM execlave.traces WHERE agent_id = $1 AND ingested_at >= $5",
 								   5, types, vals, NULL, true, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read the usage of an agent from execlave.traces");
 		out->c.minute_count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		out->c.hour_count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		out->c.day_cost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-		out->c.month_cost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+		out->c.day_cost = execlave_numeric_to_nanos(DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)));
+		out->c.month_cost = execlave_numeric_to_nanos(DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)));
 
 		/* the statistics: replay the agent's latest traces, oldest first */
 		rc = SPI_execute_with_args(
@@ -665,8 +671,8 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 			{
 				Datum		d = SPI_getbinval(tup, desc, m + 1, &isnull);
 
-				have[m] = !isnull;
 				v[m] = isnull ? 0 : DatumGetFloat8(d);
+				have[m] = !isnull && isfinite(v[m]) && v[m] >= 0 && v[m] < 1e12;
 			}
 			st = SPI_getvalue(tup, desc, 4);
 			stats_fold(&out->s, v, have, status_is_error(st), execlave_anomaly_warmup,
@@ -692,13 +698,13 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 		vals[0] = agents;
 		vals[1] = TimestampTzGetDatum(w->month_start);
 		rc = SPI_execute_with_args(
-								   "SELECT coalesce(round(sum(cost_usd) * 1000000000), 0)::int8"
+								   "SELECT coalesce(sum(cost_usd), 0)"
 								   " FROM execlave.traces WHERE ingested_at >= $2"
 								   " AND ($1 IS NULL OR agent_id = ANY ($1))",
 								   2, types, vals, scope->nagents > 0 ? "  " : "n ", true, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read the usage of a budget from execlave.traces");
-		out->c.month_cost = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		out->c.month_cost = execlave_numeric_to_nanos(DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
 	}
 	SPI_finish();
 }
@@ -719,11 +725,13 @@ evict_stale(const Windows *w)
 }
 
 /*
- * The entry of key, created (rebuilt from the traces) when absent, with its
- * spinlock held and its windows rolled to w.  Release with SpinLockRelease.
+ * The entry of key, created (rebuilt from the traces) when absent, with the
+ * hash's LWLock held shared (so that no one can evict it) and its spinlock
+ * held, its windows rolled to w.  Release with unlock_entry().  When the
+ * table is full: NULL if missing_ok, else error 53400.
  */
 static UsageEntry *
-lock_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w)
+lock_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, bool missing_ok)
 {
 	UsageEntry *e;
 	UsageEntry	loaded;
@@ -736,7 +744,6 @@ lock_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w)
 		if (e != NULL)
 		{
 			SpinLockAcquire(&e->mutex);
-			LWLockRelease(usage_lock);
 			roll(&e->c, w);
 			return e;
 		}
@@ -755,6 +762,8 @@ lock_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w)
 		if (e == NULL)
 		{
 			LWLockRelease(usage_lock);
+			if (missing_ok)
+				return NULL;
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("execlave's shared memory for windowed usage is full (%d agents and shared budgets)",
@@ -768,11 +777,40 @@ lock_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w)
 			e->s = loaded.s;
 			SpinLockInit(&e->mutex);
 		}
-		SpinLockAcquire(&e->mutex);
 		LWLockRelease(usage_lock);
-		roll(&e->c, w);
-		return e;
+		/* and find it again under the shared lock */
 	}
+}
+
+/* Release an entry locked by lock_entry(). */
+static inline void
+unlock_entry(UsageEntry *e)
+{
+	SpinLockRelease(&e->mutex);
+	LWLockRelease(usage_lock);
+}
+
+/* a + b, saturating at 2^62 (sums of nano-USD never overflow) */
+static inline int64
+add_sat(int64 a, int64 b)
+{
+	const int64 limit = INT64CONST(1) << 62;
+
+	if (b > 0 && a > limit - b)
+		return limit;
+	return a + b;
+}
+
+/* Make room for n more reservations, so that remember() never allocates under way. */
+static void
+reserve_room(int n)
+{
+	if (nreservations + n <= maxreservations)
+		return;
+	maxreservations = Max(maxreservations * 2, nreservations + n + 8);
+	reservations = reservations == NULL
+		? MemoryContextAlloc(TopMemoryContext, sizeof(Reservation) * maxreservations)
+		: repalloc(reservations, sizeof(Reservation) * maxreservations);
 }
 
 /* Describe an addition of count requests and cost to an entry now in windows c. */
@@ -808,13 +846,7 @@ remember(const Reservation *a)
 			return;
 		}
 	}
-	if (nreservations == maxreservations)
-	{
-		maxreservations = Max(maxreservations * 2, 8);
-		reservations = reservations == NULL
-			? MemoryContextAlloc(TopMemoryContext, sizeof(Reservation) * maxreservations)
-			: repalloc(reservations, sizeof(Reservation) * maxreservations);
-	}
+	reserve_room(1);
 	reservations[nreservations] = *a;
 	reservations[nreservations].subid = subid;
 	nreservations++;
@@ -883,22 +915,27 @@ note_thresholds(const PolicyRequest *req, const CompiledPolicy *p, const char *w
 						 ", \"policy_type\": \"%s\", \"agent_key\": ",
 						 execlave_policy_type_names[p->type]);
 		escape_json(&pending.events, req->agent_key);
+		appendStringInfoString(&pending.events, ", \"trace_id\": ");
+		if (req->trace_id)
+			escape_json(&pending.events, req->trace_id);
+		else
+			appendStringInfoString(&pending.events, "null");
 		appendStringInfo(&pending.events,
-						 ", \"trace_id\": %s%s%s, \"window\": \"%s\", \"window_start\": \"%s\", "
+						 ", \"window\": \"%s\", \"window_start\": \"%s\", "
 						 "\"scope\": \"%s\", \"spend_usd\": %s, \"cap_usd\": %s, \"percent\": %d, "
 						 "\"spend_percent\": %.1f}",
-						 req->trace_id ? "\"" : "", req->trace_id ? req->trace_id : "null",
-						 req->trace_id ? "\"" : "", window, ts_text(window_start),
+						 window, ts_text(window_start),
 						 p->budget_per_policy ? "policy" : "agent", usd_text(after), usd_text(cap), pct,
 						 cap > 0 ? 100.0 * (double) after / (double) cap : 100.0);
 		pending.nevents++;
-		if (pct == 100 && p->action == LIMIT_PAUSE_AGENT && pending.pause_reason == NULL)
-			pending.pause_reason =
-				psprintf("%s policy \"%s\" reached 100%% of its %s cap of %s USD (spend %s USD)",
-						 execlave_policy_type_names[p->type], p->name,
-						 strcmp(window, "day") == 0 ? "daily" : "monthly", usd_text(cap), usd_text(after));
 	}
-	/* a cap of 0 is reached by any spend; thresholds above cover every other case */
+	/* pause_agent: on reaching the cap, whatever thresholds are listed (a cap of 0: any spend) */
+	if (p->action == LIMIT_PAUSE_AGENT && pending.pause_reason == NULL &&
+		after >= cap && (before < cap || (cap == 0 && after > before)))
+		pending.pause_reason =
+			psprintf("%s policy \"%s\" reached 100%% of its %s cap of %s USD (spend %s USD)",
+					 execlave_policy_type_names[p->type], p->name,
+					 strcmp(window, "day") == 0 ? "daily" : "monthly", usd_text(cap), usd_text(after));
 }
 
 /* One violation of a cost cap: window "trace", "day" or "month". */
@@ -963,6 +1000,7 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 	int			nadded = 0;
 
 	require_shmem();
+	reserve_room(n + 1);		/* remember() must not fail once something is counted */
 	windows_of(execlave_clock(), &w);
 	if (pending.events.data == NULL)
 	{
@@ -988,7 +1026,7 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 		UsageEntry *e;
 
 		agent_key_of(&akey, &req->agent_id);
-		e = lock_entry(&akey, NULL, &w);
+		e = lock_entry(&akey, NULL, &w, false);
 		before = e->c;
 		if (accept)
 		{
@@ -999,12 +1037,15 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 			{
 				e->c.minute_count++;
 				e->c.hour_count++;
-				e->c.day_cost += cost;
-				e->c.month_cost += cost;
+				e->c.day_cost = add_sat(e->c.day_cost, cost);
+				e->c.month_cost = add_sat(e->c.month_cost, cost);
 				note_addition(&added[nadded++], &akey, &e->c, 1, cost);
 			}
 		}
-		SpinLockRelease(&e->mutex);
+		unlock_entry(e);
+		/* remembered at once: an error from here on is undone by the abort */
+		if (nadded > 0)
+			remember(&added[nadded - 1]);
 	}
 
 	/* shared budgets, one entry each */
@@ -1017,7 +1058,7 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 		if (!(p->type == POLICY_BUDGET_CAP && p->budget_per_policy))
 			continue;
 		policy_key_of(&pkey, p);
-		e = lock_entry(&pkey, p, &w);
+		e = lock_entry(&pkey, p, &w, false);
 		pbefore[i] = e->c.month_cost;
 		if (accept)
 		{
@@ -1025,18 +1066,26 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 				accept = false;
 			else
 			{
-				e->c.month_cost += cost;
+				e->c.month_cost = add_sat(e->c.month_cost, cost);
 				note_addition(&added[nadded++], &pkey, &e->c, 0, cost);
 			}
 		}
-		SpinLockRelease(&e->mutex);
+		unlock_entry(e);
+		if (accept && nadded > 0)
+			remember(&added[nadded - 1]);
 	}
-	for (int i = 0; i < nadded; i++)
+	if (!accept)
 	{
-		if (accept)
-			remember(&added[i]);	/* to take back if the transaction aborts */
-		else
-			unreserve(&added[i]);	/* a later limit refused the request */
+		/* a later limit refused the request: take back what it added, and its record */
+		for (int i = 0; i < nadded; i++)
+		{
+			Reservation neg = added[i];
+
+			unreserve(&added[i]);
+			neg.count = -neg.count;
+			neg.cost = -neg.cost;
+			remember(&neg);
+		}
 	}
 
 	/* the violations, from the usage before this request */
@@ -1123,20 +1172,25 @@ emit_signals(const char *type, const pg_uuid_t *agent, const char *json)
 void
 execlave_windows_after_accept(const PolicyRequest *req)
 {
+	char	   *events;
+	char	   *pause_reason;
+
 	if (!pending.active)
 		return;
+	/* take the pending work first: what follows may evaluate policies again */
 	pending.active = false;
-	if (pending.nevents > 0)
-	{
-		emit_signals("cost.threshold", &req->agent_id, psprintf("[%s]", pending.events.data));
-	}
-	if (pending.pause_reason != NULL)
+	events = pending.nevents > 0 ? psprintf("[%s]", pending.events.data) : NULL;
+	pause_reason = pending.pause_reason;
+	pending.pause_reason = NULL;
+	if (events != NULL)
+		emit_signals("cost.threshold", &req->agent_id, events);
+	if (pause_reason != NULL)
 	{
 		Oid			types[2] = {UUIDOID, TEXTOID};
 		Datum		args[2];
 
 		args[0] = UUIDPGetDatum(&req->agent_id);
-		args[1] = CStringGetTextDatum(pending.pause_reason);
+		args[1] = CStringGetTextDatum(pause_reason);
 		execlave_call_internal("pause_for_policy", 2, types, args);
 	}
 }
@@ -1179,14 +1233,16 @@ execlave_anomaly_observe(const PolicyRequest *req, double duration_ms, bool is_e
 		return;
 	windows_of(execlave_clock(), &w);
 	vals[M_LATENCY] = duration_ms;
-	have[M_LATENCY] = duration_ms >= 0;
+	have[M_LATENCY] = isfinite(duration_ms) && duration_ms >= 0 && duration_ms < 1e12;
 	vals[M_COST] = req->cost_nanos >= 0 ? (double) req->cost_nanos / NANOS_PER_USD : 0;
 	have[M_COST] = req->cost_nanos >= 0;
 	vals[M_TOKENS] = (double) req->total_tokens;
 	have[M_TOKENS] = req->total_tokens >= 0;
 
 	agent_key_of(&key, &req->agent_id);
-	e = lock_entry(&key, NULL, &w);
+	e = lock_entry(&key, NULL, &w, true);
+	if (e == NULL)
+		return;					/* shared memory full: no statistics for this agent */
 	observed = e->s.observed;
 	if (observed >= execlave_anomaly_warmup)
 	{
@@ -1227,7 +1283,7 @@ execlave_anomaly_observe(const PolicyRequest *req, double duration_ms, bool is_e
 		}
 	}
 	stats_fold(&e->s, vals, have, is_error, execlave_anomaly_warmup, execlave_anomaly_threshold);
-	SpinLockRelease(&e->mutex);
+	unlock_entry(e);
 
 	for (int m = 0; m < NUM_METRICS; m++)
 		nfire += fire[m];
@@ -1280,9 +1336,9 @@ agent_snapshot(FunctionCallInfo fcinfo, UsageEntry *copy, Windows *w)
 	agent = execlave_agent_from_arg(fcinfo, 0, "agent", false);
 	agent_key_of(&key, &agent->id);
 	windows_of(execlave_clock(), w);
-	e = lock_entry(&key, NULL, w);
+	e = lock_entry(&key, NULL, w, false);
 	*copy = *e;
-	SpinLockRelease(&e->mutex);
+	unlock_entry(e);
 }
 
 /* execlave_usage(agent) RETURNS TABLE (window, window_start, requests, spend_usd) */

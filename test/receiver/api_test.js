@@ -36,7 +36,10 @@ async function main() {
   const revoked = await key('old', 'prod', 'admin', null);
   await q(`SELECT execlave_revoke_api_key($1)`, [revoked]);
   const expired = await key('temp', 'prod', 'admin', null);
+  // (keys are immutable: age this one with triggers off, as a test may)
+  await q(`SET session_replication_role = replica`);
   await q(`UPDATE execlave.api_keys SET expires_at = now() - interval '1 second' WHERE key_prefix = $1`, [expired.slice(0, 16)]);
+  await q(`RESET session_replication_role`);
 
   ok(/^ag_prod_[0-9A-Za-z]{40}$/.test(admin), 'API keys look like ag_<environment>_<40 base62 characters>');
   is((await q(`SELECT count(*)::int AS n FROM execlave.api_keys WHERE key_prefix = $1 AND key_hash = sha256(convert_to($2, 'UTF8'))`,
@@ -104,7 +107,8 @@ async function main() {
   ] }, agentKey);
   is([r.status, r.body.accepted, r.body.failed], [200, 2, 4], 'batch ingestion: accepted and failed counts', r.body);
   is((r.body.errors || []).map((e) => [e.index, e.status, e.code]),
-    [[2, 400, '22023'], [3, 404, 'EX002'], [4, 403, 'EX003'], [5, 403, '42501']], 'batch ingestion: one error per failed trace, with its status', r.body);
+    [[2, 400, '22023'], [3, 403, '42501'], [4, 403, 'EX003'], [5, 403, '42501']],
+    'batch ingestion: one error per failed trace, with its status (an agent key gets 403 for any agent not its own)', r.body);
   is((await q(`SELECT count(*)::int AS n FROM execlave.traces WHERE agent_key = 'agent-a'`))[0].n, 2, 'exactly the accepted traces are stored');
 
   // --- Errors over HTTP ------------------------------------------------------------------
@@ -143,6 +147,8 @@ async function main() {
   is([r.status, r.body.status], [200, 'active'], 'an agent key reads its own agent\'s status', r.body);
   r = await post('agent_status', { agentId: 'agent-b' }, agentKey);
   is([r.status, r.body.code], [403, '42501'], 'an agent key for another agent: 403', r.body);
+  r = await post('agent_status', { agentId: 'no-such-agent' }, agentKey);
+  is([r.status, r.body.code], [403, '42501'], 'an agent key cannot tell an unknown agent from another one: 403 too', r.body);
   r = await post('enforce', { agentId: 'agent-b', input: 'hi' }, agentKey);
   is(r.status, 403, 'an agent key may not check another agent: 403', r.body);
   r = await post('authorize', { sourceAgentId: 'agent-a', targetAgentId: 'agent-b', action: 'read' }, agentKey);

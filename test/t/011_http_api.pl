@@ -47,6 +47,34 @@ for my $line (split /\n/, $out)
 ok($count >= 50, "the driver ran its requests ($count)") or diag("stdout: $out\nstderr: $err");
 
 $node->stop;
+
+# Without preloading, a session that has not loaded the library yet could
+# set execlave.api_scope as a placeholder; the API must ignore it.
+my $plain = PostgreSQL::Test::Cluster->new('http_no_preload');
+$plain->init;
+$plain->start;
+$plain->safe_psql('postgres', q{
+    CREATE EXTENSION execlave;
+    SELECT execlave_register_agent('victim');
+    CREATE ROLE authenticator LOGIN NOINHERIT;
+    GRANT execlave_api_anon TO authenticator;
+});
+my ($rc, $o, $e) = $plain->psql('postgres', q{
+    SET ROLE execlave_api_anon;
+    SET execlave.api_scope = 'admin';
+    SET execlave.api_actor = 'api:forged';
+    SELECT count(*) FROM execlave_api.agents;
+}, extra_params => [ '-U', 'authenticator' ]);
+is($o, '0', 'a forged api_scope placeholder lists no agent');
+($rc, $o, $e) = $plain->psql('postgres', q{
+    SET ROLE execlave_api_anon;
+    SET execlave.api_scope = 'admin';
+    SELECT execlave_api.pause_agent('victim', 'forged');
+}, extra_params => [ '-U', 'authenticator' ]);
+like($e, qr/no API key authenticated this request/, 'nor passes an admin check');
+is($plain->safe_psql('postgres', q{SELECT status FROM execlave.agents WHERE key = 'victim'}), 'active', 'the agent was not paused');
+$plain->stop;
+
 done_testing();
 
 sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }
