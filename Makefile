@@ -25,7 +25,7 @@ OBJS = \
 DATA = sql/execlave--$(EXTVERSION).sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api
+REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api bad_input
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user
