@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+#
+# run.sh
+#	Build the libFuzzer harnesses of test/fuzz with clang-14 and run each for
+#	a while over its committed corpus.
+#
+#	bash test/fuzz/run.sh [seconds per harness, default 30]
+#
+# Installs nothing: exits 2 with a message if clang-14 or its libFuzzer
+# runtime is missing.  The committed corpus directory is only read: each
+# harness gets a fresh temporary directory first on its command line, which
+# is where libFuzzer writes the new inputs it finds, and the committed one
+# second.  Prints one line per harness and a final "N passed, N failed";
+# exits 1 if any harness crashed, hit an invariant, timed out, ran out of
+# memory or failed to build.  Crash inputs and logs are kept in the work
+# directory it prints (FUZZ_WORKDIR to choose it); it is removed when every
+# harness passed, unless FUZZ_KEEP=1.
+#
+# Environment: CC (default clang-14), FUZZ_WORKDIR, FUZZ_KEEP, FUZZ_FLAGS
+# (extra libFuzzer flags, e.g. "-jobs=2" or "-max_len=65536").
+
+set -u
+
+HARNESSES="fuzz_pii fuzz_inj fuzz_netcheck"
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+secs=${1:-30}
+cc=${CC:-clang-14}
+
+case "$secs" in
+	'' | *[!0-9]*)
+		echo "usage: bash test/fuzz/run.sh [seconds per harness, default 30]" >&2
+		exit 2
+		;;
+esac
+
+if ! command -v "$cc" >/dev/null 2>&1; then
+	echo "run.sh: $cc not found; install clang-14 (e.g. apt-get install clang-14) or set CC" >&2
+	exit 2
+fi
+
+work=${FUZZ_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/execlave-fuzz.XXXXXX")}
+mkdir -p "$work" || exit 2
+
+# Is the fuzzer runtime there?  Link a trivial harness.
+probe="$work/probe.c"
+cat >"$probe" <<'EOF'
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void) d; (void) n; return 0; }
+EOF
+if ! "$cc" -fsanitize=fuzzer,address,undefined "$probe" -o "$work/probe" >"$work/probe.log" 2>&1; then
+	echo "run.sh: $cc cannot link -fsanitize=fuzzer,address,undefined (libFuzzer or sanitizer runtime missing?):" >&2
+	sed 's/^/    /' "$work/probe.log" >&2
+	echo "run.sh: install the clang-14 compiler runtime (libclang-rt-14-dev on Debian," \
+		"libclang-common-14-dev on Ubuntu 22.04)" >&2
+	[ -z "${FUZZ_WORKDIR:-}" ] && rm -rf "$work"
+	exit 2
+fi
+rm -f "$probe" "$work/probe" "$work/probe.log"
+
+cflags="-g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
+pass=0
+nfail=0
+
+for h in $HARNESSES; do
+	case $h in
+		fuzz_netcheck) srcs="$root/src/netcheck.c" ;;
+		*) srcs="$root/src/scanner.c" ;;
+	esac
+	bin="$work/$h"
+	log="$work/$h.log"
+	newdir="$work/$h.new"
+	corpus="$here/corpus/$h"
+
+	# shellcheck disable=SC2086
+	if ! "$cc" $cflags -I"$root/src" "$here/$h.c" $srcs -o "$bin" >"$work/$h.build.log" 2>&1; then
+		echo "$h: FAIL (build failed, see $work/$h.build.log)"
+		nfail=$((nfail + 1))
+		continue
+	fi
+
+	rm -rf "$newdir"
+	mkdir -p "$newdir" "$work/artifacts"
+	dict=()
+	if [ -f "$here/$h.dict" ]; then
+		dict=(-dict="$here/$h.dict")
+	fi
+	if [ ! -d "$corpus" ]; then
+		corpus=
+	fi
+
+	# shellcheck disable=SC2086
+	"$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=25 \
+		-print_final_stats=1 -artifact_prefix="$work/artifacts/$h-" \
+		${dict[@]+"${dict[@]}"} ${FUZZ_FLAGS:-} "$newdir" $corpus >"$log" 2>&1
+	rc=$?
+
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	covline=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+	cov=$(echo "$covline" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+	ft=$(echo "$covline" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+	stats="${secs}s, ${execs:-?} execs, cov ${cov:-?}, ft ${ft:-?}"
+
+	if [ $rc -eq 0 ]; then
+		echo "$h: PASS ($stats)"
+		pass=$((pass + 1))
+	else
+		artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+		reason=$(grep -m 1 -E 'invariant violated|ERROR: (AddressSanitizer|libFuzzer|UndefinedBehaviorSanitizer)|runtime error|SUMMARY' "$log")
+		echo "$h: FAIL (exit $rc, $stats): ${reason:-see log}"
+		echo "    log: $log"
+		[ -n "$artifact" ] && echo "    input: $artifact"
+		nfail=$((nfail + 1))
+	fi
+done
+
+echo "$pass passed, $nfail failed"
+if [ $nfail -eq 0 ] && [ "${FUZZ_KEEP:-0}" != 1 ] && [ -z "${FUZZ_WORKDIR:-}" ]; then
+	rm -rf "$work"
+else
+	echo "work directory: $work"
+fi
+[ $nfail -eq 0 ]
