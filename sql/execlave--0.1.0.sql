@@ -1847,16 +1847,11 @@ COMMENT ON FUNCTION execlave_api.pre_request() IS 'PostgREST db-pre-request: che
 -- The caller of this request (set by pre_request); '' when none.  Read
 -- through C (see apikeys.c): never current_setting(), which a client could
 -- feed a placeholder value before the library is loaded.
-CREATE FUNCTION execlave.api_caller_scope() RETURNS text
+CREATE FUNCTION execlave_api.caller_scope() RETURNS text
 LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'execlave_api_caller_scope';
-COMMENT ON FUNCTION execlave.api_caller_scope() IS 'Internal: scope of the current HTTP request''s API key (admin, agent, or empty)';
 CREATE FUNCTION execlave.api_caller_agent() RETURNS uuid
 LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'execlave_api_caller_agent';
 COMMENT ON FUNCTION execlave.api_caller_agent() IS 'Internal: the agent of the current HTTP request''s agent-scoped API key, or NULL';
-CREATE FUNCTION execlave_api.caller_scope() RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT execlave.api_caller_scope()
-$$;
 COMMENT ON FUNCTION execlave_api.caller_scope() IS 'Scope of the request''s API key: admin, agent, or empty outside a request';
 
 CREATE FUNCTION execlave_api.require_admin() RETURNS void
@@ -1876,7 +1871,7 @@ COMMENT ON FUNCTION execlave_api.require_admin() IS 'Internal: 403 unless the re
 CREATE FUNCTION execlave_api.own_agent(agent text, what text) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    scope text := execlave.api_caller_scope();
+    scope text := execlave_api.caller_scope();
     own uuid := execlave.api_caller_agent();
     id uuid;
 BEGIN
@@ -2249,7 +2244,7 @@ $$;
 -------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA execlave FROM PUBLIC;
 -- the stamping triggers run as the writing role
-GRANT EXECUTE ON FUNCTION execlave.actor(), execlave.api_caller_scope(), execlave.api_caller_agent() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION execlave.actor(), execlave.api_caller_agent() TO PUBLIC;
 
 GRANT SELECT ON execlave.agents, execlave.agent_status_history, execlave.events, execlave.traces,
     execlave.grants, execlave.grant_history, execlave.policies, execlave.violations

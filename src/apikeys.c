@@ -42,20 +42,22 @@ static char *api_actor = NULL;
 void
 execlave_apikeys_init(void)
 {
-	const int	flags = GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL;
+	static const struct
+	{
+		const char *name;
+		const char *desc;
+		char	  **var;
+	}			settings[] = {
+		{"execlave.api_key_id", gettext_noop("Set by execlave_api.pre_request(): the API key of the current HTTP request."), &api_key_id},
+		{"execlave.api_scope", gettext_noop("Set by execlave_api.pre_request(): the scope of the request's API key (admin or agent)."), &api_scope},
+		{"execlave.api_agent_id", gettext_noop("Set by execlave_api.pre_request(): the agent an agent-scoped API key is bound to."), &api_agent_id},
+		{"execlave.api_actor", gettext_noop("Set by execlave_api.pre_request(): who acts in the request (api:<key name>), recorded instead of the database role."), &api_actor},
+	};
 
-	DefineCustomStringVariable("execlave.api_key_id",
-							   gettext_noop("Set by execlave_api.pre_request(): the API key of the current HTTP request."),
-							   NULL, &api_key_id, "", PGC_SUSET, flags, NULL, NULL, NULL);
-	DefineCustomStringVariable("execlave.api_scope",
-							   gettext_noop("Set by execlave_api.pre_request(): the scope of the request's API key (admin or agent)."),
-							   NULL, &api_scope, "", PGC_SUSET, flags, NULL, NULL, NULL);
-	DefineCustomStringVariable("execlave.api_agent_id",
-							   gettext_noop("Set by execlave_api.pre_request(): the agent an agent-scoped API key is bound to."),
-							   NULL, &api_agent_id, "", PGC_SUSET, flags, NULL, NULL, NULL);
-	DefineCustomStringVariable("execlave.api_actor",
-							   gettext_noop("Set by execlave_api.pre_request(): who acts in the request (api:<key name>), recorded instead of the database role."),
-							   NULL, &api_actor, "", PGC_SUSET, flags, NULL, NULL, NULL);
+	for (int i = 0; i < (int) lengthof(settings); i++)
+		DefineCustomStringVariable(settings[i].name, settings[i].desc, NULL, settings[i].var, "",
+								   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
+								   NULL, NULL, NULL);
 }
 
 /* execlave.random_base62(n) RETURNS text: n characters [0-9A-Za-z] from pg_strong_random. */
@@ -152,7 +154,7 @@ execlave_actor_name(void)
  * loaded in it).
  */
 
-/* execlave.api_caller_scope() RETURNS text: 'admin', 'agent' or '' (no request). */
+/* execlave_api.caller_scope() RETURNS text: 'admin', 'agent' or '' (no request). */
 Datum
 execlave_api_caller_scope(PG_FUNCTION_ARGS)
 {
