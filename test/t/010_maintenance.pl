@@ -101,7 +101,7 @@ sub digest
 }
 my %before = map { $_ => digest($node, 'src', $_) } @tables;
 ok($before{$_} !~ /^0 /, "source has rows in execlave.$_") for @tables;
-my $layout = q{SELECT string_agg(tableoid::regclass::text || ':' || n, ',' ORDER BY 1) FROM
+my $layout = q{SELECT string_agg(tableoid::regclass::text || ':' || n, ',' ORDER BY tableoid::regclass::text) FROM
     (SELECT tableoid, count(*) AS n FROM execlave.traces GROUP BY tableoid) p};
 my $layout_before = $node->safe_psql('src', $layout);
 like($layout_before, qr/traces_default:21/, 'traces of days without a partition (and of a far future day) wait in the default partition');
