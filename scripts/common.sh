@@ -5,6 +5,9 @@
 PG_MAJOR=15
 PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_CONFIG=$PGBIN/pg_config
+# test/sanitize.sh points the clusters at a directory whose postgres runs
+# under valgrind (pg_config stays the real one: it locates the installation)
+PGBIN=${EXECLAVE_PGBIN:-$PGBIN}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG
 
@@ -116,7 +119,7 @@ start_cluster() {
         as_pg "$PGBIN/initdb -D '$data' -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null"
         configure_cluster "$data" "$sock" "$port"
     fi
-    as_pg "$PGBIN/pg_ctl -D '$data' -l '$logfile' -w -t 60 start >/dev/null" ||
+    as_pg "$PGBIN/pg_ctl -D '$data' -l '$logfile' -w -t ${EXECLAVE_START_TIMEOUT:-60} start >/dev/null" ||
         { tail -20 "$logfile" >&2; die "server did not start (log: $logfile)"; }
 }
 

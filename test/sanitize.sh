@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+#
+# sanitize.sh
+#	Run the whole regression and TAP suite once with every server process
+#	under valgrind (memcheck) and the extension built with UBSan, then report
+#	the memory and undefined-behaviour errors attributable to execlave.
+#
+#	bash test/sanitize.sh              regress + TAP (takes 30-60 minutes)
+#	bash test/sanitize.sh regress      only pg_regress
+#	bash test/sanitize.sh tap [files]  only TAP (optionally some files)
+#
+# How: the extension is built with -fsanitize=undefined (recoverable, each
+# report logged with a stack) and -g -O1, and installed.  A scratch bin
+# directory holds symlinks to PostgreSQL's programs, except a copy of pg_ctl
+# (so it starts the postgres beside it) and a `postgres` script that runs the
+# real server under valgrind.  Backends and background workers are forked,
+# so all of them run under valgrind.  scripts/test.sh then runs the suite
+# against that directory with generous timeouts.
+#
+# An error is attributed to execlave when a frame of its stack is a function
+# of execlave.so.  Other valgrind reports (PostgreSQL itself writes padding
+# bytes to disk and to shared memory, which memcheck reports without
+# PostgreSQL's own suppression file) are counted but not failures.  Because
+# this is a Debian build of PostgreSQL without USE_VALGRIND, memcheck sees
+# malloc blocks but not individual palloc chunks: an overrun inside a memory
+# context block is not caught here (the fuzzing harnesses under test/fuzz
+# run the scanner code under AddressSanitizer for that).  AddressSanitizer
+# cannot run in the server: a preloaded ASan runtime deadlocks the Debian
+# postgres binary in bindtextdomain before main() gets anywhere.
+#
+# Test failures caused by the slowdown (timing-sensitive checks) are listed
+# but do not decide the verdict, which is the last line:
+#	"N passed, N failed" where a pass is a clean valgrind and UBSan verdict
+#	(2 checks) - so the line reads "2 passed, 0 failed" when no error is
+#	attributable to execlave.
+# Reinstalls the normal build at the end.  Logs stay in the work directory it
+# prints (SANITIZE_WORKDIR to choose it).
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/../scripts/common.sh"
+
+ensure_deps || exit 1
+command -v valgrind >/dev/null || {
+    [ "$(id -u)" -eq 0 ] || die "valgrind is missing; install it with apt-get"
+    log "installing valgrind"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends valgrind >/dev/null
+}
+
+work=${SANITIZE_WORKDIR:-$(mktemp -d /tmp/execlave-sanitize.XXXXXX)}
+logs=$work/logs
+bin=$work/bin
+mkdir -p "$logs" "$bin"
+chmod 777 "$logs"
+chmod 755 "$work" "$bin"
+
+log "building execlave with UBSan and debug information"
+make -C "$REPO" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+build_install WERROR=1 \
+    PG_CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=undefined -fno-sanitize=alignment -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare" \
+    SHLIB_LINK="-lcurl -fsanitize=undefined" with_llvm=no || exit 1
+so=$("$PG_CONFIG" --pkglibdir)/execlave.so
+# the functions of execlave.so, to attribute stack frames
+nm --defined-only "$so" | awk '$2 ~ /^[tT]$/ {print $3}' | sort -u > "$work/symbols"
+
+real=$("$PG_CONFIG" --bindir)
+for f in "$real"/*; do
+    b=$(basename "$f")
+    case $b in postgres | pg_ctl) ;; *) ln -sf "$f" "$bin/$b" ;; esac
+done
+cp "$real/pg_ctl" "$bin/pg_ctl"
+cat > "$bin/postgres" <<EOF
+#!/bin/sh
+# the server under valgrind; its children are forked, so they stay under it
+case "\$1" in -V|--version) exec "$real/postgres" "\$@" ;; esac
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$logs/ubsan" \\
+exec valgrind --quiet --tool=memcheck --leak-check=no --track-origins=yes \\
+    --error-limit=no --num-callers=30 --trace-children=no \\
+    --log-file="$logs/valgrind.%p.log" "$real/postgres" "\$@"
+EOF
+chmod 755 "$bin/postgres"
+
+log "running the suite under valgrind (logs in $logs)"
+EXECLAVE_SKIP_BUILD=1 EXECLAVE_PGBIN=$bin EXECLAVE_START_TIMEOUT=600 \
+    PG_TEST_TIMEOUT_DEFAULT=900 KEEP_WORK=1 \
+    bash "$REPO/scripts/test.sh" "$@" > "$work/suite.txt" 2>&1
+suite=$(tail -n 1 "$work/suite.txt")
+grep -E '^not ok|\.\.\. FAILED' "$work/suite.txt" > "$work/suite-failures.txt" || true
+
+# Split valgrind logs into error records (blank-line separated, each starting
+# with the error kind) and attribute each.
+ours=0 others=0
+: > "$work/execlave-errors.txt"
+: > "$work/other-errors.txt"
+for f in "$logs"/valgrind.*.log; do
+    [ -s "$f" ] || continue
+    awk -v syms="$work/symbols" -v ours="$work/execlave-errors.txt" -v others="$work/other-errors.txt" -v file="$f" '
+        BEGIN { while ((getline s < syms) > 0) known[s] = 1 }
+        function flush() {
+            if (rec == "") return
+            if (mine) { print "== " file "\n" rec > ours; n_ours++ }
+            else { print "== " file "\n" rec > others; n_others++ }
+            rec = ""; mine = 0
+        }
+        { sub(/^==[0-9]+== ?/, "") }
+        /^$/ { flush(); next }
+        {
+            rec = rec $0 "\n"
+            if (match($0, /(at|by) 0x[0-9A-F]+: [A-Za-z_][A-Za-z0-9_]*/)) {
+                fn = substr($0, RSTART, RLENGTH); sub(/.*: /, "", fn)
+                if (fn in known) mine = 1
+            }
+        }
+        END { flush(); printf "%d %d\n", n_ours, n_others > "/dev/stderr" }
+    ' "$f" 2> "$work/count"
+    read -r a b < "$work/count"
+    ours=$((ours + a)); others=$((others + b))
+done
+ubsan=$(cat "$logs"/ubsan.* 2>/dev/null | grep -c 'runtime error' || true)
+cat "$logs"/ubsan.* > "$work/ubsan-errors.txt" 2>/dev/null || true
+nlogs=$(find "$logs" -name 'valgrind.*.log' | wc -l)
+
+echo "suite under valgrind: $suite"
+[ -s "$work/suite-failures.txt" ] && { echo "test failures under valgrind (timing, not memory errors unless listed below):"; sed 's/^/    /' "$work/suite-failures.txt"; }
+echo "valgrind: $nlogs server processes, $ours errors attributable to execlave, $others elsewhere"
+echo "UBSan: $ubsan reports"
+[ "$ours" -gt 0 ] && { echo "--- execlave errors (first 80 lines; all in $work/execlave-errors.txt)"; head -n 80 "$work/execlave-errors.txt"; }
+[ "$ubsan" -gt 0 ] && { echo "--- UBSan reports (first 40 lines)"; head -n 40 "$work/ubsan-errors.txt"; }
+echo "work directory: $work"
+
+log "reinstalling the normal build"
+make -C "$REPO" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+build_install >/dev/null
+
+pass=0 fail=0
+if [ "$ours" -eq 0 ] && [ "$nlogs" -gt 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+if [ "$ubsan" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
