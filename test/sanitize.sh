@@ -86,35 +86,44 @@ EXECLAVE_SKIP_BUILD=1 EXECLAVE_PGBIN=$bin EXECLAVE_START_TIMEOUT=600 \
 suite=$(tail -n 1 "$work/suite.txt")
 grep -E '^not ok|\.\.\. FAILED' "$work/suite.txt" > "$work/suite-failures.txt" || true
 
-# Split valgrind logs into error records (blank-line separated, each starting
-# with the error kind) and attribute each.
-ours=0 others=0
+# Split the valgrind logs into error records (blank-line separated) and
+# attribute each: an invalid read, write or free, or a jump on an
+# uninitialised value, is execlave's when a frame of its stack or of the
+# stack that allocated the memory is one of its functions; a system
+# call passing uninitialised bytes (PostgreSQL writes padding to WAL, files
+# and sockets) only when the bytes came from execlave, i.e. when a frame of
+# the origin's stack ("created by ...") is one of its functions.  Only the
+# innermost 8 frames of each stack count: every frame of a background worker
+# sits below execlave's worker main function, whatever PostgreSQL does there.
 : > "$work/execlave-errors.txt"
 : > "$work/other-errors.txt"
 for f in "$logs"/valgrind.*.log; do
     [ -s "$f" ] || continue
     awk -v syms="$work/symbols" -v ours="$work/execlave-errors.txt" -v others="$work/other-errors.txt" -v file="$f" '
-        BEGIN { while ((getline s < syms) > 0) known[s] = 1 }
+        BEGIN { while ((getline s < syms) > 0) known[s] = 1; maxdepth = 8 }
         function flush() {
             if (rec == "") return
-            if (mine) { print "== " file "\n" rec > ours; n_ours++ }
-            else { print "== " file "\n" rec > others; n_others++ }
-            rec = ""; mine = 0
+            mine = (rec ~ /^Syscall param/) ? in_origin : (in_stack || in_origin)
+            if (mine) print "== " file "\n" rec >> ours
+            else print "== " file "\n" rec >> others
+            rec = ""; in_stack = 0; in_origin = 0; origin = 0; depth = 0
         }
         { sub(/^==[0-9]+== ?/, "") }
         /^$/ { flush(); next }
+        /created by|alloc.d at|free.d at|bytes inside a block/ { origin = 1; depth = 0 }
         {
             rec = rec $0 "\n"
+            if ($0 ~ /(at|by) 0x[0-9A-F]+: /) depth++
             if (match($0, /(at|by) 0x[0-9A-F]+: [A-Za-z_][A-Za-z0-9_]*/)) {
                 fn = substr($0, RSTART, RLENGTH); sub(/.*: /, "", fn)
-                if (fn in known) mine = 1
+                if ((fn in known) && depth <= maxdepth) { if (origin) in_origin = 1; else in_stack = 1 }
             }
         }
-        END { flush(); printf "%d %d\n", n_ours, n_others > "/dev/stderr" }
-    ' "$f" 2> "$work/count"
-    read -r a b < "$work/count"
-    ours=$((ours + a)); others=$((others + b))
+        END { flush() }
+    ' "$f"
 done
+ours=$(grep -c '^== ' "$work/execlave-errors.txt")
+others=$(grep -c '^== ' "$work/other-errors.txt")
 ubsan=$(cat "$logs"/ubsan.* 2>/dev/null | grep -c 'runtime error' || true)
 cat "$logs"/ubsan.* > "$work/ubsan-errors.txt" 2>/dev/null || true
 nlogs=$(find "$logs" -name 'valgrind.*.log' | wc -l)
