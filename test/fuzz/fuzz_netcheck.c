@@ -13,18 +13,19 @@
  *	- netcheck_refusal_v4 on bytes 1-4 and netcheck_refusal_v6 on bytes 1-16
  *	  refuse exactly the addresses that a table-driven reference built from
  *	  the ranges listed in the header comment of netcheck.c refuses (IPv6
- *	  addresses carrying an IPv4 address as ::ffff:a.b.c.d, ::a.b.c.d or
- *	  64:ff9b::a.b.c.d judged as that IPv4 address), and every refusal is a
- *	  non-empty string;
+ *	  addresses carrying an IPv4 address as ::ffff:a.b.c.d,
+ *	  ::ffff:0:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d or 2002:aabb:ccdd::
+ *	  (6to4) judged as that IPv4 address), and every refusal is a non-empty
+ *	  string;
  *	- netcheck_refusal on a socket address whose family (selector bits 0-1:
  *	  AF_INET, AF_INET6, AF_UNSPEC, or any 16-bit value from the input) and
  *	  length (bits 2-3: exact, sizeof(struct sockaddr_storage), one to eight
  *	  bytes short, or anything up to sizeof(struct sockaddr_storage)) come
  *	  from the input gives the same answer as netcheck_refusal_v4/_v6 on its
  *	  address when the family is IPv4/IPv6 and the length is enough, and a
- *	  refusal otherwise.  The socket address is copied into a heap block of
- *	  exactly its length (but at least the sa_family field, which every
- *	  caller has), so ASan sees any read past the length.
+ *	  refusal otherwise (also when the length does not even cover the family
+ *	  field).  The socket address is copied into a heap block of exactly its
+ *	  length, so ASan sees any read past the length.
  * LLVMFuzzerInitialize asserts the reasons for a few known addresses
  * (127.0.0.1 loopback, 10.x private, 169.254.x link-local, ::1, fe80::,
  * ::ffff:127.0.0.1, 64:ff9b::10.0.0.1, ...), public addresses accepted, and
@@ -79,8 +80,12 @@ static const Range v4_refused[] = {
 	{{169, 254}, 16},
 	{{172, 16}, 12},
 	{{192, 0, 0}, 24},
+	{{192, 0, 2}, 24},			/* documentation */
+	{{192, 88, 99}, 24},		/* former 6to4 relays */
 	{{192, 168}, 16},
 	{{198, 18}, 15},			/* benchmarking */
+	{{198, 51, 100}, 24},		/* documentation */
+	{{203, 0, 113}, 24},		/* documentation */
 	{{224}, 4},					/* multicast */
 	{{240}, 4}					/* reserved, broadcast */
 };
@@ -89,17 +94,33 @@ static const Range v4_refused[] = {
 static const Range v6_refused[] = {
 	{{0}, 128},					/* :: */
 	{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128},	/* ::1 */
+	{{0, 0x64, 0xff, 0x9b, 0, 1}, 48},	/* local-use NAT64 */
+	{{0x01}, 64},				/* discard-only 100::/64 */
+	{{0x20, 0x01, 0, 0}, 32},	/* Teredo */
+	{{0x20, 0x01, 0, 0x02, 0, 0}, 48},	/* benchmarking */
+	{{0x20, 0x01, 0, 0x10}, 28},	/* ORCHID */
+	{{0x20, 0x01, 0, 0x20}, 28},	/* ORCHIDv2 */
+	{{0x20, 0x01, 0x0d, 0xb8}, 32}, /* documentation */
+	{{0x3f, 0xff}, 20},			/* documentation */
 	{{0xfc}, 7},				/* unique local */
 	{{0xfe, 0x80}, 10},			/* link-local */
 	{{0xfe, 0xc0}, 10},			/* site-local */
 	{{0xff}, 8}					/* multicast */
 };
 
-/* IPv6 prefixes whose last 4 bytes are an IPv4 address to judge */
-static const Range v6_embedding[] = {
-	{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96},	/* ::ffff:a.b.c.d */
-	{{0}, 96},					/* ::a.b.c.d */
-	{{0, 0x64, 0xff, 0x9b}, 96} /* 64:ff9b::a.b.c.d */
+/* IPv6 prefixes that carry an IPv4 address to judge, and where it is */
+typedef struct Embedding
+{
+	Range		range;
+	int			offset;
+} Embedding;
+
+static const Embedding v6_embedding[] = {
+	{{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96}, 12},	/* ::ffff:a.b.c.d */
+	{{{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0}, 96}, 12},	/* ::ffff:0:a.b.c.d */
+	{{{0}, 96}, 12},			/* ::a.b.c.d */
+	{{{0, 0x64, 0xff, 0x9b}, 96}, 12},	/* 64:ff9b::a.b.c.d */
+	{{{0x20, 0x02}, 16}, 2}		/* 6to4: 2002:aabb:ccdd:: */
 };
 
 static bool
@@ -135,8 +156,8 @@ ref_refused_v6(const unsigned char a[16])
 		if (in_range(a, &v6_refused[k]))
 			return true;
 	for (k = 0; k < sizeof(v6_embedding) / sizeof(v6_embedding[0]); k++)
-		if (in_range(a, &v6_embedding[k]))
-			return ref_refused_v4(a + 12);
+		if (in_range(a, &v6_embedding[k].range))
+			return ref_refused_v4(a + v6_embedding[k].offset);
 	return false;
 }
 
@@ -243,6 +264,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	expect_reason("0.1.2.3", "reserved (0.0.0.0/8)");
 	expect_reason("224.0.0.1", "multicast");
 	expect_reason("255.255.255.255", "reserved (240.0.0.0/4)");
+	expect_reason("192.0.2.1", "documentation (192.0.2.0/24)");
+	expect_reason("198.51.100.7", "documentation (198.51.100.0/24)");
+	expect_reason("203.0.113.255", "documentation (203.0.113.0/24)");
+	expect_reason("192.88.99.1", "reserved (192.88.99.0/24)");
 	expect_reason("8.8.8.8", NULL);
 	expect_reason("1.1.1.1", NULL);
 	expect_reason("172.32.0.1", NULL);
@@ -267,6 +292,21 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	expect_reason("::127.0.0.1", "loopback");
 	expect_reason("64:ff9b::10.0.0.1", "private (10.0.0.0/8)");
 	expect_reason("64:ff9b::7f00:1", "loopback");
+	expect_reason("::ffff:0:10.0.0.1", "private (10.0.0.0/8)");
+	expect_reason("2002:7f00:1::1", "loopback");
+	expect_reason("2002:c0a8:101::", "private (192.168.0.0/16)");
+	expect_reason("2002:808:808::1", NULL);
+	expect_reason("64:ff9b:1::8.8.8.8", "local-use NAT64 (64:ff9b:1::/48)");
+	expect_reason("100::1", "discard-only (100::/64)");
+	expect_reason("100:0:0:1::1", NULL);
+	expect_reason("2001::1", "Teredo (2001::/32)");
+	expect_reason("2001:2::1", "benchmarking (2001:2::/48)");
+	expect_reason("2001:10::1", "ORCHID (2001:10::/28)");
+	expect_reason("2001:2f::1", "ORCHID (2001:20::/28)");
+	expect_reason("2001:db8::1", "documentation (2001:db8::/32)");
+	expect_reason("3fff:fff::1", "documentation (3fff::/20)");
+	expect_reason("3fff:1000::1", NULL);
+	expect_reason("2001:30::1", NULL);
 	expect_reason("::ffff:8.8.8.8", NULL);
 	expect_reason("64:ff9b::8.8.8.8", NULL);
 	expect_reason("2606:4700:4700::1111", NULL);
@@ -353,13 +393,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = (size > 19 ? data[19] : sel) % (storage + 1);
 			break;
 	}
-	buf = malloc(len > fam_end ? len : fam_end);
+	buf = malloc(len > 0 ? len : 1);
 	if (buf == NULL)
 		abort();
 	/* fill with the input bytes after the address, then place the fields */
-	for (k = 0; k < (len > fam_end ? len : fam_end); k++)
+	for (k = 0; k < len; k++)
 		buf[k] = 17 + k < size ? data[17 + k] : (unsigned char) k;
-	memcpy(buf + offsetof(struct sockaddr, sa_family), &family, sizeof(family));
+	if (len >= fam_end)
+		memcpy(buf + offsetof(struct sockaddr, sa_family), &family, sizeof(family));
 	if (family == AF_INET && len >= offsetof(struct sockaddr_in, sin_addr) + 4)
 		memcpy(buf + offsetof(struct sockaddr_in, sin_addr), addr, 4);
 	if (family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_addr) + 16)
