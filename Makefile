@@ -18,6 +18,8 @@ OBJS = \
 	src/windows.o \
 	src/recorder.o \
 	src/netcheck.o \
+	src/webhook_check.o \
+	src/webhook_sign.o \
 	src/webhooks.o \
 	src/webhook_worker.o \
 	src/apikeys.o
@@ -43,7 +45,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track header dependencies
-$(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h src/netcheck.h
+$(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h src/netcheck.h \
+	src/webhook_check.h src/webhook_sign.h
 
 # used by scripts/test.sh
 print-regress:

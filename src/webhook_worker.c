@@ -27,14 +27,12 @@
  * Standard Webhooks: webhook-id = "msg_" + delivery id (the same on every
  * retry), webhook-timestamp = Unix seconds at sending, webhook-signature =
  * "v1," + base64(HMAC-SHA256(key, id.timestamp.body)) with key the
- * base64-decoded part of the whsec_ secret.
+ * base64-decoded part of the whsec_ secret (computed in webhook_sign.c).
  */
 #include "execlave.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/base64.h"
-#include "common/hmac.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -53,6 +51,7 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "webhook_sign.h"
 
 #include <curl/curl.h>
 
@@ -343,35 +342,22 @@ prepare(Delivery *d)
 {
 	char		ts[32];
 	char		msgid[32];
-	StringInfoData content;
-	uint8		key[96];		/* a 64-byte secret decodes through 66 bytes */
-	int			keylen;
-	uint8		mac[32];
-	char		sig[3 + 64 + 1] = "v1,";
-	int			siglen;
-	pg_hmac_ctx *ctx;
-	const char *b64 = d->secret + 6;	/* after whsec_ (validated on write) */
+	char		sig[WEBHOOK_SIGNATURE_LEN + 1];
+	const char *why;
 
 	snprintf(ts, sizeof(ts), "%ld", (long) time(NULL));
 	snprintf(msgid, sizeof(msgid), "msg_" INT64_FORMAT, d->id);
 
-	keylen = pg_b64_dec_len(strlen(b64)) <= (int) sizeof(key)
-		? pg_b64_decode(b64, strlen(b64), (char *) key, sizeof(key)) : -1;
-	if (keylen <= 0)
+	switch (webhook_sign(d->secret, msgid, ts, d->body, strlen(d->body), sig, sizeof(sig), &why))
 	{
-		d->error = psprintf("the endpoint's secret is not valid base64");
-		return;
+		case 0:
+			break;
+		case -1:
+			d->error = psprintf("the endpoint's secret is not valid base64");
+			return;
+		default:
+			elog(ERROR, "could not compute the webhook signature: %s", why);
 	}
-	initStringInfo(&content);
-	appendStringInfo(&content, "%s.%s.%s", msgid, ts, d->body);
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL || pg_hmac_init(ctx, key, keylen) < 0 ||
-		pg_hmac_update(ctx, (uint8 *) content.data, content.len) < 0 ||
-		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)
-		elog(ERROR, "could not compute the webhook signature: %s", ctx ? pg_hmac_error(ctx) : "out of memory");
-	pg_hmac_free(ctx);
-	siglen = pg_b64_encode((const char *) mac, sizeof(mac), sig + 3, sizeof(sig) - 4);
-	sig[3 + siglen] = '\0';
 
 	d->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	d->headers = curl_slist_append(d->headers, "User-Agent: execlave-webhooks/" EXECLAVE_VERSION);

@@ -24,16 +24,12 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
-
-#include <curl/curl.h>
+#include "webhook_check.h"
 
 PG_FUNCTION_INFO_V1(execlave_check_webhook_url);
 PG_FUNCTION_INFO_V1(execlave_new_webhook_secret);
 PG_FUNCTION_INFO_V1(execlave_wake_webhook_worker);
 PG_FUNCTION_INFO_V1(execlave_webhook_worker_status);
-
-/* Longest URL accepted, in bytes. */
-#define MAX_URL_LEN 2048
 
 /* Shared between backends and the worker (only when preloaded). */
 typedef struct WebhookShared
@@ -194,7 +190,8 @@ execlave_webhook_worker_status(PG_FUNCTION_ARGS)
 
 /*
  * execlave.check_webhook_url(url) RETURNS text: http or https, a host, no
- * credentials, at most 2048 bytes; returns libcurl's normalized form.
+ * credentials, at most 2048 bytes; returns libcurl's normalized form.  The
+ * checks are in webhook_check.c.
  */
 Datum
 execlave_check_webhook_url(PG_FUNCTION_ARGS)
@@ -202,77 +199,68 @@ execlave_check_webhook_url(PG_FUNCTION_ARGS)
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	int			len = VARSIZE_ANY_EXHDR(t);
 	char	   *url = text_to_cstring(t);
-	CURLU	   *u;
-	CURLUcode	rc;
-	char	   *scheme = NULL,
-			   *host = NULL,
-			   *user = NULL,
-			   *full = NULL;
-	char	   *result;
+	char		normalized[WEBHOOK_URL_BUFSIZE];
+	char		detail[WEBHOOK_URL_BUFSIZE];
 
-	if (len == 0 || len > MAX_URL_LEN || strlen(url) != (size_t) len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid webhook URL: it must be 1 to %d bytes long", MAX_URL_LEN)));
-	for (const char *p = url; *p; p++)
-		if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7F)
+	switch (webhook_url_check(url, len, normalized, detail))
+	{
+		case WEBHOOK_URL_OK:
+			break;
+		case WEBHOOK_URL_LENGTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL: it must be 1 to %d bytes long", WEBHOOK_URL_MAX_LEN)));
+			break;
+		case WEBHOOK_URL_CHARACTER:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid webhook URL: it contains a space, a control or a non-ASCII character"),
 					 errhint("Percent-encode such characters.")));
-
-	u = curl_url();
-	if (u == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	if (rc != CURLUE_OK)
-	{
-		curl_url_cleanup(u);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid webhook URL \"%s\": %s", url, curl_url_strerror(rc)),
-				 errhint("Give an absolute http:// or https:// URL.")));
+			break;
+		case WEBHOOK_URL_PARSE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL \"%s\": %s", url, detail),
+					 errhint("Give an absolute http:// or https:// URL.")));
+			break;
+		case WEBHOOK_URL_SCHEME:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL \"%s\": scheme \"%s\" is not http or https", url, detail)));
+			break;
+		case WEBHOOK_URL_NO_HOST:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL \"%s\": it has no host", url)));
+			break;
+		case WEBHOOK_URL_CREDENTIALS:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL: credentials in the URL are not allowed"),
+					 errhint("Authenticate the receiver with the webhook signature instead.")));
+			break;
+		case WEBHOOK_URL_NORMALIZED_LENGTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL: its normalized form is longer than %d bytes", WEBHOOK_URL_MAX_LEN)));
+			break;
+		case WEBHOOK_URL_NORMALIZED_CHARACTER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL \"%s\": its normalized form contains a space, a control or a non-ASCII character", url),
+					 errhint("Percent-encoded bytes of the host are decoded; write an international domain name in its ASCII (xn--) form.")));
+			break;
+		case WEBHOOK_URL_UNSTABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook URL \"%s\": its normalized form \"%s\" does not normalize to itself", url, detail),
+					 errhint("Write the host without percent-encoding.")));
+			break;
+		case WEBHOOK_URL_NO_MEMORY:
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			break;
 	}
-	if (pg_strcasecmp(scheme, "http") != 0 && pg_strcasecmp(scheme, "https") != 0)
-	{
-		char	   *s = pstrdup(scheme);
-
-		curl_free(scheme);
-		curl_url_cleanup(u);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid webhook URL \"%s\": scheme \"%s\" is not http or https", url, s)));
-	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host == NULL || host[0] == '\0')
-	{
-		curl_free(scheme);
-		curl_url_cleanup(u);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid webhook URL \"%s\": it has no host", url)));
-	}
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && user != NULL)
-	{
-		curl_free(user);
-		curl_free(host);
-		curl_free(scheme);
-		curl_url_cleanup(u);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid webhook URL: credentials in the URL are not allowed"),
-				 errhint("Authenticate the receiver with the webhook signature instead.")));
-	}
-	if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK || full == NULL)
-		full = NULL;
-	result = pstrdup(full ? full : url);
-	if (full)
-		curl_free(full);
-	curl_free(host);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	PG_RETURN_TEXT_P(cstring_to_text(result));
+	PG_RETURN_TEXT_P(cstring_to_text(normalized));
 }
 
 /* execlave.new_webhook_secret() RETURNS text: whsec_ + base64 of 32 random bytes. */
