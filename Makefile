@@ -1,6 +1,6 @@
 # execlave: PGXS build.  `make && make install`, then see README.md.
 EXTENSION  = execlave
-EXTVERSION = 0.1.0
+EXTVERSION = 0.1.1
 
 MODULE_big = execlave
 OBJS = \
@@ -24,7 +24,9 @@ OBJS = \
 	src/webhook_worker.o \
 	src/apikeys.o
 
-DATA = sql/execlave--$(EXTVERSION).sql
+# The first release's install script, then one upgrade script per later version
+# (CREATE EXTENSION runs the chain); released scripts are never edited.
+DATA = sql/execlave--0.1.0.sql sql/execlave--0.1.0--0.1.1.sql
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
 REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api bad_input

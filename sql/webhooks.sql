@@ -26,6 +26,13 @@ SELECT expect_error($$SELECT execlave_create_webhook('https://user:secret@exampl
 SELECT expect_error($$SELECT execlave_create_webhook('')$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/' || repeat('a', 3000))$$);
 SELECT expect_error($$SELECT execlave_create_webhook(NULL)$$);
+-- the stored (normalized) form is checked too: within 2048 bytes, ASCII, stable
+SELECT expect_error($$SELECT execlave_create_webhook('http://' || repeat('a', 2041))$$);
+SELECT length(execlave.check_webhook_url('http://' || repeat('a', 2040))) AS normalized_at_limit;
+SELECT expect_error($$SELECT execlave_create_webhook('http://a%FFb/')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('http://a%0Ab/')$$);
+SELECT expect_error($$SELECT execlave_create_webhook('http://0x%41/')$$);
+SELECT execlave.check_webhook_url('HTTP://Example.COM') AS normalized;
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', ARRAY['agent.deleted'])$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', '{}')$$);
 SELECT expect_error($$SELECT execlave_create_webhook('https://example.com/', ARRAY[NULL])$$);
@@ -138,3 +145,25 @@ SELECT expect_error(format('SELECT execlave_disable_webhook(%L)', :'hook_paused'
 RESET ROLE;
 DROP ROLE regress_wapp, regress_wreader;
 RESET client_min_messages;
+
+-- The SSRF guard's classification (0.1.1): one address of every refused
+-- range, its edges, IPv4 carried in IPv6, and public neighbours (NULL)
+SELECT a AS address, execlave.webhook_address_refusal(a::inet) AS refusal
+FROM unnest(ARRAY[
+    '0.0.0.0', '0.255.255.255', '10.0.0.1', '10.255.255.255', '100.64.0.1', '100.127.255.255',
+    '127.0.0.1', '127.255.255.254', '169.254.169.254', '172.16.0.1', '172.31.255.255',
+    '192.0.0.8', '192.0.2.1', '192.88.99.1', '192.168.0.1', '198.18.0.1', '198.19.255.255',
+    '198.51.100.1', '203.0.113.1', '224.0.0.1', '239.255.255.255', '240.0.0.1', '255.255.255.255',
+    '::', '::1', '::ffff:127.0.0.1', '::ffff:0:10.0.0.1', '::192.168.1.1', '64:ff9b::a9fe:a9fe',
+    '64:ff9b:1::1', '100::1', '2001::1', '2001:0:ffff::1', '2001:2::1', '2001:10::1', '2001:20::1',
+    '2001:db8::1', '2002:a00:1::1', '2002:7f00:1::', '3fff::1', 'fc00::1', 'fdff::1', 'fe80::1',
+    'febf::1', 'fec0::1', 'ff02::1',
+    '1.1.1.1', '9.255.255.255', '11.0.0.0', '100.63.255.255', '100.128.0.0', '128.0.0.1', '169.253.255.255',
+    '172.15.255.255', '172.32.0.0', '192.0.1.255', '192.167.255.255', '198.17.255.255', '198.20.0.0',
+    '223.255.255.255', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2001:4860::8888',
+    '2001:30::1', '2606:4700::1111', '3fff:1000::1', 'fe00::1', '10.0.0.0/8'
+]) AS a;
+SELECT execlave.webhook_address_refusal(NULL) IS NULL AS null_in_null_out;
+SET ROLE execlave_app;
+SELECT execlave.webhook_address_refusal('10.1.2.3') AS app_may_ask;
+RESET ROLE;

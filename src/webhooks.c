@@ -24,12 +24,15 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/inet.h"
+#include "netcheck.h"
 #include "webhook_check.h"
 
 PG_FUNCTION_INFO_V1(execlave_check_webhook_url);
 PG_FUNCTION_INFO_V1(execlave_new_webhook_secret);
 PG_FUNCTION_INFO_V1(execlave_wake_webhook_worker);
 PG_FUNCTION_INFO_V1(execlave_webhook_worker_status);
+PG_FUNCTION_INFO_V1(execlave_webhook_address_refusal);
 
 /* Shared between backends and the worker (only when preloaded). */
 typedef struct WebhookShared
@@ -280,4 +283,24 @@ execlave_new_webhook_secret(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not encode webhook secret");
 	buf[6 + n] = '\0';
 	PG_RETURN_TEXT_P(cstring_to_text(buf));
+}
+
+/*
+ * execlave.webhook_address_refusal(address inet) RETURNS text: why the SSRF
+ * guard refuses to connect to the address (netcheck.c), or NULL when it is
+ * globally reachable.  A network (10.0.0.0/8) is judged by its address.
+ */
+Datum
+execlave_webhook_address_refusal(PG_FUNCTION_ARGS)
+{
+	inet	   *ip = PG_GETARG_INET_PP(0);
+	const char *why;
+
+	if (ip_family(ip) == PGSQL_AF_INET)
+		why = netcheck_refusal_v4(ip_addr(ip));
+	else
+		why = netcheck_refusal_v6(ip_addr(ip));
+	if (why == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(why));
 }

@@ -1,15 +1,32 @@
-# Static checks of the install script (no server): it never adopts objects
-# somebody else may have created (no CREATE OR REPLACE, no CREATE ... IF NOT
-# EXISTS), and @extschema@ appears only outside quoted strings (never inside
-# '...' or a dollar-quoted function body).
+# Static checks of the install and upgrade scripts (no server): they never
+# adopt objects somebody else may have created (no CREATE OR REPLACE, no
+# CREATE ... IF NOT EXISTS; an upgrade script may CREATE OR REPLACE only a
+# function an earlier script created), and @extschema@ appears only outside
+# quoted strings (never inside '...' or a dollar-quoted function body).  The
+# first release's install script is never edited.
 use strict;
 use warnings;
+use Digest::SHA qw(sha256_hex);
 use Test::More;
 
-my @scripts = glob('sql/execlave--*.sql');
+# sql/execlave--0.1.0.sql as released; see "Versions and upgrades" in docs/ARCHITECTURE.md
+my $first_release_sha256 = '6a4bb631fa96e28b548f27be8bc6bbcfdddac1c2b944ff32a6d7507d542a0c60';
+
+my @scripts = sort { version_key($a) cmp version_key($b) } glob('sql/execlave--*.sql');
 ok(@scripts > 0, 'install scripts found: ' . join(', ', @scripts));
+
+# order: the install script, then the upgrade scripts by target version
+sub version_key
+{
+	my ($f) = @_;
+	my @v = $f =~ /(\d+)\.(\d+)\.(\d+)\.sql$/;
+	return sprintf('%05d%05d%05d', @v);
+}
+
+my %created;	# functions created by the scripts seen so far (name only)
 for my $file (@scripts)
 {
+	my $upgrade = $file =~ /--[\d.]+--[\d.]+\.sql$/;
 	open my $fh, '<', $file or die "$file: $!";
 	local $/;
 	my $sql = <$fh>;
@@ -45,10 +62,24 @@ for my $file (@scripts)
 			$i++;
 		}
 	}
-	unlike($code, qr/\bCREATE\s+OR\s+REPLACE\b/i, "$file: no CREATE OR REPLACE");
+	if ($upgrade)
+	{
+		my @replaced = $code =~ /\bCREATE\s+OR\s+REPLACE\s+FUNCTION\s+([\w.\@]+)/gi;
+		unlike($code, qr/\bCREATE\s+OR\s+REPLACE\s+(?!FUNCTION\b)/i, "$file: CREATE OR REPLACE only of functions");
+		my @foreign = grep { !$created{lc $_} } @replaced;
+		is_deeply(\@foreign, [], "$file: CREATE OR REPLACE only of functions an earlier script created");
+	}
+	else
+	{
+		unlike($code, qr/\bCREATE\s+OR\s+REPLACE\b/i, "$file: no CREATE OR REPLACE");
+	}
+	$created{lc $_} = 1 for $code =~ /\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w.\@]+)/gi;
 	unlike($code, qr/\bCREATE\s+(?:\w+\s+)*?(?:TABLE|SCHEMA|INDEX|SEQUENCE|VIEW|TYPE|ROLE|FUNCTION)\s+IF\s+NOT\s+EXISTS\b/i,
 		"$file: no CREATE ... IF NOT EXISTS");
 	unlike($quoted, qr/\@extschema\@/, "$file: no \@extschema\@ inside quoted strings or function bodies");
+	next if $upgrade;
+	is(sha256_hex($sql), $first_release_sha256, "$file: the first release's install script is unchanged")
+	  if $file eq 'sql/execlave--0.1.0.sql';
 	like($code, qr/\@extschema\@/, "$file: (the check sees the \@extschema\@ uses outside strings)");
 	# function bodies do create roles conditionally, but only roles it documents
 	my @roles = $quoted =~ /CREATE\s+ROLE\s+(\w+)/gi;
