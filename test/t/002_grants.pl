@@ -99,6 +99,32 @@ $s->{stderr} = '';
 $primary->safe_psql('postgres', q{SELECT execlave_resume_agent('agent-a')});
 $primary->wait_for_catchup($standby);
 is($s->query_safe($check), 't', 'resume seen on the standby after replay');
+
+# Many trials: after each change on the primary (pause, resume, revoke,
+# grant, on either agent), once it has replayed, the same warm standby
+# session gives the primary's answers for authorize, its reason, and both
+# agents' status.
+my @ops = (
+	q{SELECT execlave_pause_agent('agent-a', 'trial')}, q{SELECT execlave_resume_agent('agent-a')},
+	q{SELECT execlave_pause_agent('agent-b', 'trial')}, q{SELECT execlave_resume_agent('agent-b')},
+	q{SELECT execlave_revoke('agent-a', 'agent-b', ARRAY['execute'])},
+	q{SELECT execlave_grant('agent-a', 'agent-b', ARRAY['execute'])});
+my $answers = q{SELECT execlave_authorize('agent-a', 'agent-b', 'execute') || ' ' ||
+    (SELECT reason FROM execlave_authorize_explain('agent-a', 'agent-b', 'execute')) || ' ' ||
+    execlave_agent_status('agent-a') || ' ' || execlave_agent_status('agent-b')};
+my ($same, $trials, %seen) = (0, 60);
+srand(42);
+for my $t (1 .. $trials)
+{
+	$primary->safe_psql('postgres', $ops[ int(rand(@ops)) ]);
+	$primary->wait_for_catchup($standby);
+	my $want = $primary->safe_psql('postgres', $answers);
+	my $got = $s->query_safe($answers);
+	$seen{$want} = 1;
+	if ($got eq $want) { $same++ } else { diag("trial $t: primary '$want', standby '$got'") }
+}
+is($same, $trials, "standby answered like the primary right after each of $trials changes");
+ok(keys(%seen) >= 4, 'the trials covered several states (' . join('; ', sort keys %seen) . ')');
 $s->quit;
 $a->quit;
 
