@@ -28,7 +28,8 @@
 # cannot run in the server: a preloaded ASan runtime deadlocks the Debian
 # postgres binary in bindtextdomain before main() gets anywhere.
 #
-# Test failures caused by the slowdown (timing-sensitive checks) are listed
+# EXECLAVE_TEST_SLOW=1 tells the load tests (004, 008, 014) to use a smaller
+# load and longer waits.  Test failures caused by the slowdown (timing-sensitive checks) are listed
 # but do not decide the verdict, which is the last line:
 #	"N passed, N failed" where a pass is a clean valgrind and UBSan verdict
 #	(2 checks) - so the line reads "2 passed, 0 failed" when no error is
@@ -80,8 +81,8 @@ EOF
 chmod 755 "$bin/postgres"
 
 log "running the suite under valgrind (logs in $logs)"
-EXECLAVE_SKIP_BUILD=1 EXECLAVE_PGBIN=$bin EXECLAVE_START_TIMEOUT=600 \
-    PG_TEST_TIMEOUT_DEFAULT=900 KEEP_WORK=1 \
+EXECLAVE_SKIP_BUILD=1 EXECLAVE_PGBIN=$bin EXECLAVE_START_TIMEOUT=600 EXECLAVE_TEST_SLOW=1 \
+    PG_TEST_TIMEOUT_DEFAULT=300 KEEP_WORK=1 \
     bash "$REPO/scripts/test.sh" "$@" > "$work/suite.txt" 2>&1
 suite=$(tail -n 1 "$work/suite.txt")
 grep -E '^not ok|\.\.\. FAILED' "$work/suite.txt" > "$work/suite-failures.txt" || true

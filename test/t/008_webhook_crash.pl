@@ -12,7 +12,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $EVENTS = 5000;
+# EXECLAVE_TEST_SLOW (test/sanitize.sh, valgrind): a smaller load
+my $slow = $ENV{EXECLAVE_TEST_SLOW} ? 1 : 0;
+my $EVENTS = $slow ? 500 : 5000;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -106,11 +108,11 @@ sub crash_round
 	my $seen_before = received_count();
 	sql("SELECT count(execlave.emit_event('trace.anomaly', NULL, jsonb_build_object('round', '$label', 'n', g)))
 	     FROM generate_series(1, $EVENTS) g");
-	ok(wait_for(sub { received_count() >= $seen_before + 300 }, 30), "$label: delivery under way");
+	ok(wait_for(sub { received_count() >= $seen_before + ($slow ? 30 : 300) }, $slow ? 300 : 30), "$label: delivery under way");
 	$crash->();
 	ok( wait_for(sub {
 				sql("SELECT count(*) FROM execlave.deliveries WHERE id > $first AND status = 'succeeded'") == $EVENTS
-			}, 120),
+			}, $slow ? 600 : 120),
 		"$label: after the restart every delivery succeeded");
 	my $by_id = received();
 	my @ids = map { "msg_$_" } split /\n/, sql("SELECT id FROM execlave.deliveries WHERE id > $first ORDER BY id");
