@@ -20,14 +20,18 @@ unset LC_ALL LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME LANG
 DEPS=(make gcc libc6-dev
       postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
       postgresql-$PG_MAJOR-pgtap libcurl4-openssl-dev libipc-run-perl perl)
+# ... and the fuzzing harnesses (test/fuzz, run by scripts/test.sh for 30 s each).
+FUZZ_DEPS=(clang-14 libclang-rt-14-dev libssl-dev)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Install whatever of DEPS is missing (apt-get; needs root only if something is missing).
+# Install whatever of DEPS (or of the packages named) is missing (apt-get;
+# needs root only if something is missing).
 ensure_deps() {
-    local missing=() p
-    for p in "${DEPS[@]}"; do
+    local missing=() p wanted=("$@")
+    [ ${#wanted[@]} -eq 0 ] && wanted=("${DEPS[@]}")
+    for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

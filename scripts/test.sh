@@ -3,6 +3,7 @@
 #   bash scripts/test.sh             pg_regress tests, then TAP tests
 #   bash scripts/test.sh regress     only pg_regress
 #   bash scripts/test.sh tap [t/x.pl ...]  only TAP (optionally some files)
+#   bash scripts/test.sh fuzz [seconds]     only the fuzzing harnesses (default 30 s each)
 # Installs what is missing, builds and installs execlave, copies the tree to a
 # scratch directory owned by the cluster user (initdb refuses root), runs the
 # tests there and ends with the line "N passed, N failed".
@@ -72,11 +73,30 @@ run_tap() {
     passed=$((passed + ok)); failed=$((failed + bad))
 }
 
+# The libFuzzer harnesses of test/fuzz over their committed corpus, each for
+# a while (30 s by default); every harness is one test.
+run_fuzz() {
+    local secs=${1:-30} ok bad
+    log "fuzzing harnesses, ${secs} s each"
+    if ! ensure_deps "${FUZZ_DEPS[@]}"; then
+        echo "could not install ${FUZZ_DEPS[*]}"
+        failed=$((failed + 1))
+        return
+    fi
+    bash "$REPO/test/fuzz/run.sh" "$secs" > "$OUT/fuzz.txt" 2>&1
+    cat "$OUT/fuzz.txt"
+    ok=$(grep -cE '^fuzz_[a-z_]+: PASS' "$OUT/fuzz.txt")
+    bad=$(grep -cE '^fuzz_[a-z_]+: FAIL' "$OUT/fuzz.txt")
+    if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi   # run.sh could not run
+    passed=$((passed + ok)); failed=$((failed + bad))
+}
+
 case "$what" in
-    all) run_regress; run_tap ;;
+    all) run_regress; run_tap; run_fuzz ;;
     regress) run_regress ;;
     tap) run_tap "$@" ;;
-    *) die "usage: $0 [all|regress|tap [files]]" ;;
+    fuzz) run_fuzz "$@" ;;
+    *) die "usage: $0 [all|regress|tap [files]|fuzz [seconds]]" ;;
 esac
 
 if [ "$failed" -eq 0 ] && [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else log "test files kept in $WORK"; fi

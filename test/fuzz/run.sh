@@ -7,7 +7,9 @@
 #	bash test/fuzz/run.sh [seconds per harness, default 30]
 #
 # Installs nothing: exits 2 with a message if clang-14 or its libFuzzer
-# runtime is missing.  The committed corpus directory is only read: each
+# runtime is missing, or PostgreSQL's server headers and static src/common
+# libraries (postgresql-server-dev-15), libcurl or libcrypto (libssl-dev),
+# which fuzz_policy_config and the webhook harnesses link against.  The committed corpus directory is only read: each
 # harness gets a fresh temporary directory first on its command line, which
 # is where libFuzzer writes the new inputs it finds, and the committed one
 # second.  Prints one line per harness and a final "N passed, N failed";
@@ -16,12 +18,13 @@
 # directory it prints (FUZZ_WORKDIR to choose it); it is removed when every
 # harness passed, unless FUZZ_KEEP=1.
 #
-# Environment: CC (default clang-14), FUZZ_WORKDIR, FUZZ_KEEP, FUZZ_FLAGS
+# Environment: CC (default clang-14), PG_CONFIG (default PostgreSQL 15's),
+# FUZZ_WORKDIR, FUZZ_KEEP, FUZZ_FLAGS
 # (extra libFuzzer flags, e.g. "-jobs=2" or "-max_len=65536").
 
 set -u
 
-HARNESSES="fuzz_pii fuzz_inj fuzz_netcheck"
+HARNESSES="fuzz_pii fuzz_inj fuzz_netcheck fuzz_policy_config fuzz_webhook_url fuzz_webhook_sign"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,6 +40,26 @@ esac
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "run.sh: $cc not found; install clang-14 (e.g. apt-get install clang-14) or set CC" >&2
+	exit 2
+fi
+
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+pgserver=$("$pg_config" --includedir-server 2>/dev/null)
+pglib=$("$pg_config" --libdir 2>/dev/null)
+pgpkglib=$("$pg_config" --pkglibdir 2>/dev/null)
+if [ ! -f "$pgserver/postgres.h" ]; then
+	echo "run.sh: PostgreSQL server headers not found (pg_config $pg_config); install postgresql-server-dev-15 or set PG_CONFIG" >&2
+	exit 2
+fi
+pgcommon=
+for d in "$pgpkglib" "$pglib"; do
+	if [ -f "$d/libpgcommon.a" ] && [ -f "$d/libpgport.a" ]; then
+		pgcommon="$d/libpgcommon.a $d/libpgport.a"
+		break
+	fi
+done
+if [ -z "$pgcommon" ]; then
+	echo "run.sh: libpgcommon.a / libpgport.a not found under $pgpkglib or $pglib" >&2
 	exit 2
 fi
 
@@ -65,8 +88,21 @@ pass=0
 nfail=0
 
 for h in $HARNESSES; do
+	extra=
 	case $h in
 		fuzz_netcheck) srcs="$root/src/netcheck.c" ;;
+		fuzz_policy_config)
+			# src/policy_config.c unchanged, against the server headers and
+			# a fake backend (pgshim.c: memory, errors, lists, Jsonb)
+			extra="-isystem $pgserver -Wno-ignored-attributes"
+			srcs="$here/pgshim.c $root/src/policy_config.c $root/src/scanner.c -lm"
+			;;
+		fuzz_webhook_url) srcs="$root/src/webhook_check.c -lcurl" ;;
+		fuzz_webhook_sign)
+			# the frontend build of src/common's HMAC and base64
+			extra="-DFRONTEND -isystem $pgserver"
+			srcs="$root/src/webhook_sign.c $pgcommon -lcrypto"
+			;;
 		*) srcs="$root/src/scanner.c" ;;
 	esac
 	bin="$work/$h"
@@ -75,7 +111,7 @@ for h in $HARNESSES; do
 	corpus="$here/corpus/$h"
 
 	# shellcheck disable=SC2086
-	if ! "$cc" $cflags -I"$root/src" "$here/$h.c" $srcs -o "$bin" >"$work/$h.build.log" 2>&1; then
+	if ! "$cc" $cflags $extra -I"$root/src" "$here/$h.c" $srcs -o "$bin" >"$work/$h.build.log" 2>&1; then
 		echo "$h: FAIL (build failed, see $work/$h.build.log)"
 		nfail=$((nfail + 1))
 		continue
