@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command 2: the whole test suite on throwaway clusters.
-#   bash scripts/test.sh             pg_regress tests, then TAP tests
+#   bash scripts/test.sh             pg_regress tests, TAP tests, then the fuzzing harnesses
+#   bash scripts/test.sh server      pg_regress and TAP tests only
 #   bash scripts/test.sh regress     only pg_regress
 #   bash scripts/test.sh tap [t/x.pl ...]  only TAP (optionally some files)
 #   bash scripts/test.sh fuzz [seconds]     only the fuzzing harnesses (default 30 s each)
@@ -93,10 +94,11 @@ run_fuzz() {
 
 case "$what" in
     all) run_regress; run_tap; run_fuzz ;;
+    server) run_regress; run_tap ;;
     regress) run_regress ;;
     tap) run_tap "$@" ;;
     fuzz) run_fuzz "$@" ;;
-    *) die "usage: $0 [all|regress|tap [files]|fuzz [seconds]]" ;;
+    *) die "usage: $0 [all|server|regress|tap [files]|fuzz [seconds]]" ;;
 esac
 
 if [ "$failed" -eq 0 ] && [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else log "test files kept in $WORK"; fi

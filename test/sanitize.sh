@@ -5,7 +5,7 @@
 #	under valgrind (memcheck) and the extension built with UBSan, then report
 #	the memory and undefined-behaviour errors attributable to execlave.
 #
-#	bash test/sanitize.sh              regress + TAP (takes 30-60 minutes)
+#	bash test/sanitize.sh              regress + TAP (takes about an hour)
 #	bash test/sanitize.sh regress      only pg_regress
 #	bash test/sanitize.sh tap [files]  only TAP (optionally some files)
 #
@@ -83,7 +83,7 @@ chmod 755 "$bin/postgres"
 log "running the suite under valgrind (logs in $logs)"
 EXECLAVE_SKIP_BUILD=1 EXECLAVE_PGBIN=$bin EXECLAVE_START_TIMEOUT=600 EXECLAVE_TEST_SLOW=1 \
     PG_TEST_TIMEOUT_DEFAULT=300 KEEP_WORK=1 \
-    bash "$REPO/scripts/test.sh" "$@" > "$work/suite.txt" 2>&1
+    bash "$REPO/scripts/test.sh" "${@:-server}" > "$work/suite.txt" 2>&1
 suite=$(tail -n 1 "$work/suite.txt")
 grep -E '^not ok|\.\.\. FAILED' "$work/suite.txt" > "$work/suite-failures.txt" || true
 
