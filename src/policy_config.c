@@ -10,11 +10,14 @@
  *
  * Every error is 22023 (invalid_parameter_value) and names the policy type
  * and the offending key; unknown keys list the valid ones in the hint.
+ * Numbers are judged by their exact value as well as by the double that is
+ * used, and a user's string quoted in a message is clipped.
  */
 #include "policy.h"
 
 #include <math.h>
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -30,6 +33,9 @@ const char *const execlave_policy_mode_names[3] = {"log", "flag", "block"};
 #define MAX_RULE_LEN		200
 #define MAX_LIST_LEN		1000
 #define MAX_CUSTOM_PATTERNS	500
+
+/* Most bytes of a user's string (a value or a key) quoted in a message. */
+#define MAX_QUOTED_LEN		200
 
 /* Keys each type accepts, NULL-terminated; used for checks and hints. */
 static const char *const keys_prompt_injection[] =
@@ -58,6 +64,21 @@ static const char *const *const type_keys[POLICY_NUM_TYPES] = {
 
 /* Largest cost limit accepted, in USD (keeps nano-USD sums far from overflow). */
 #define MAX_COST_USD	1000000000.0
+
+/*
+ * s for quoting in a message: as it is, or its first MAX_QUOTED_LEN bytes
+ * at most, cut at a character boundary, followed by "...".  So a long
+ * string makes no long message and leaves no part of a character.
+ */
+static const char *
+clip(const char *s)
+{
+	int			len = strlen(s);
+
+	if (len <= MAX_QUOTED_LEN)
+		return s;
+	return psprintf("%.*s...", pg_mbcliplen(s, len, MAX_QUOTED_LEN), s);
+}
 
 /* Policy type from its name; 22023 listing the types when unknown. */
 PolicyType
@@ -107,20 +128,32 @@ typedef struct ConfigCtx
 
 static void config_error(const ConfigCtx *c, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
-/* Raise 22023: invalid <type> policy config: key "<key>" <message>. */
+/*
+ * Raise 22023: invalid <type> policy config: key "<key>" <message>.  The
+ * message is formatted whole (a user's string in it goes through clip()).
+ */
 static void
 config_error(const ConfigCtx *c, const char *fmt,...)
 {
-	char		buf[512];
-	va_list		ap;
+	StringInfoData buf;
 
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		ap;
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&buf, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid %s policy config: key \"%s\" %s",
-					execlave_policy_type_names[c->type], c->key, buf)));
+					execlave_policy_type_names[c->type], c->key, buf.data)));
 }
 
 /* Name of a JSON value's type, for messages. */
@@ -167,15 +200,56 @@ read_number(const ConfigCtx *c, const JsonbValue *v)
 	return d;
 }
 
+/* Sign of n - bound, on the exact value. */
+static int
+cmp_exact(Numeric n, int64 bound)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+											 NumericGetDatum(int64_to_numeric(bound))));
+}
+
+/* Is n exactly a whole number? */
+static bool
+is_whole(Numeric n)
+{
+	Datum		t = DirectFunctionCall2(numeric_trunc, NumericGetDatum(n), Int32GetDatum(0));
+
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n), t)) == 0;
+}
+
+/*
+ * Is the number a whole one from lo to hi (at most 2^53)?  Judged on d, the
+ * double the caller uses, and on n, the exact value: a number within
+ * rounding of a whole one is a whole double (2.0000000000000001 is 2.0),
+ * and one just outside the range can round onto its end.
+ */
+static bool
+whole_in_range(double d, Numeric n, int64 lo, int64 hi)
+{
+	return d >= (double) lo && d <= (double) hi && d == floor(d) &&
+		cmp_exact(n, lo) >= 0 && cmp_exact(n, hi) <= 0 && is_whole(n);
+}
+
+/*
+ * Is the number greater than 0 and at most 1, both as the double d that is
+ * used and exactly (1.00000000000000001 is 1.0 as a double, 1e-400 is 0.0)?
+ */
+static bool
+is_fraction(double d, Numeric n)
+{
+	return d > 0 && d <= 1 && cmp_exact(n, 0) > 0 && cmp_exact(n, 1) <= 0;
+}
+
 /* A non-negative integer (at most 2^53, exactly representable). */
 static int64
 read_limit(const ConfigCtx *c, const JsonbValue *v)
 {
 	double		d = read_number(c, v);
 
-	if (d < 0)
+	/* -1e-400 is -0.0 as a double */
+	if (d < 0 || cmp_exact(v->val.numeric, 0) < 0)
 		config_error(c, "must not be negative (got %g)", d);
-	if (d != floor(d) || d > 9007199254740992.0)
+	if (!whole_in_range(d, v->val.numeric, 0, INT64CONST(9007199254740992)))
 		config_error(c, "must be a whole number of tokens (got %g)", d);
 	return (int64) d;
 }
@@ -209,7 +283,7 @@ read_requests(const ConfigCtx *c, const JsonbValue *v)
 {
 	double		d = read_number(c, v);
 
-	if (d < 1 || d != floor(d) || d > 1000000000000.0)
+	if (!whole_in_range(d, v->val.numeric, 1, INT64CONST(1000000000000)))
 		config_error(c, "must be a whole number of requests from 1 to 10^12 (got %g)", d);
 	return (int64) d;
 }
@@ -220,9 +294,9 @@ read_cost(const ConfigCtx *c, const JsonbValue *v)
 {
 	double		d = read_number(c, v);
 
-	if (d < 0)
+	if (d < 0 || cmp_exact(v->val.numeric, 0) < 0)
 		config_error(c, "must not be negative (got %g)", d);
-	if (d > MAX_COST_USD)
+	if (d > MAX_COST_USD || cmp_exact(v->val.numeric, (int64) MAX_COST_USD) > 0)
 		config_error(c, "must be at most %.0f USD (got %g)", MAX_COST_USD, d);
 	return execlave_numeric_to_nanos(v->val.numeric);
 }
@@ -249,7 +323,7 @@ read_thresholds(const ConfigCtx *c, const JsonbValue *v, CompiledPolicy *p)
 		if (e.type != jbvNumeric)
 			config_error(c, "entries must be numbers, not %s", json_kind(&e));
 		d = read_number(c, &e);
-		if (d < 1 || d > 100 || d != floor(d))
+		if (!whole_in_range(d, e.val.numeric, 1, 100))
 			config_error(c, "entries must be whole percentages from 1 to 100 (got %g)", d);
 		/* insertion sort, ignoring repeats */
 		for (k = 0; k < p->nthresholds && p->thresholds[k] < (int) d; k++)
@@ -274,7 +348,7 @@ read_choice(const ConfigCtx *c, const JsonbValue *v, const char *const *choices,
 	for (int i = 0; choices[i] != NULL; i++)
 		if (strcmp(str, choices[i]) == 0)
 			return i;
-	config_error(c, "must be %s (got \"%s\")", hint, str);
+	config_error(c, "must be %s (got \"%s\")", hint, clip(str));
 	return 0;					/* keep compiler quiet */
 }
 
@@ -384,11 +458,12 @@ read_patterns(const ConfigCtx *c, const JsonbValue *v, List **phrases, List **we
 				else if (strcmp(kname, "weight") == 0)
 				{
 					weight = read_number(c, &val);
-					if (!(weight > 0 && weight <= 1))
+					if (!is_fraction(weight, val.val.numeric))
 						config_error(c, "element %d: \"weight\" must be greater than 0 and at most 1", i);
 				}
 				else
-					config_error(c, "element %d has unknown key \"%s\" (valid: pattern, weight)", i, kname);
+					config_error(c, "element %d has unknown key \"%s\" (valid: pattern, weight)",
+								 i, clip(kname));
 			}
 			if (phrase == NULL)
 				config_error(c, "element %d has no \"pattern\"", i);
@@ -431,7 +506,7 @@ read_pii_types(const ConfigCtx *c, const JsonbValue *v)
 		t = pii_type_from_name(elem.val.string.val, elem.val.string.len);
 		if (t < 0)
 			config_error(c, "element %d: unknown PII type \"%s\" (valid: email, phone, ssn, credit_card, ip_address, iban, api_key)",
-						 i, string_value(&elem));
+						 i, clip(string_value(&elem)));
 		mask |= PII_BIT(t);
 	}
 	if (mask == 0)
@@ -576,7 +651,7 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid %s policy config: unknown key \"%s\"",
-							execlave_policy_type_names[type], key),
+							execlave_policy_type_names[type], clip(key)),
 					 errhint("Valid keys: %s.", key_list(type))));
 
 		if (strcmp(key, "scan_input") == 0)
@@ -586,7 +661,7 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 		else if (strcmp(key, "threshold") == 0)
 		{
 			p->threshold = read_number(&c, &v);
-			if (!(p->threshold > 0 && p->threshold <= 1))
+			if (!is_fraction(p->threshold, v.val.numeric))
 				config_error(&c, "must be greater than 0 and at most 1 (got %g)", p->threshold);
 		}
 		else if (strcmp(key, "builtin_patterns") == 0)
