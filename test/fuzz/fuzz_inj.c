@@ -53,19 +53,9 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_CUSTOM		8		/* phrases in custom mode */
 #define ALLOCS_IN_BUILD	7		/* allocator calls of a successful inj_build */
 
-/* Report a violated invariant and abort, so libFuzzer saves the input. */
-static void
-fail(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "fuzz_inj: invariant violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	abort();
-}
+/* fail(fmt, ...): report a broken invariant and abort (fuzz_fail.h) */
+#define FUZZ_FAIL_PREFIX "fuzz_inj: invariant violated: "
+#include "fuzz_fail.h"
 
 static void *
 xmalloc(size_t size)

@@ -48,19 +48,9 @@
 int			LLVMFuzzerInitialize(int *argc, char ***argv);
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Report a violated invariant and abort, so libFuzzer saves the input. */
-static void
-fail(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "fuzz_netcheck: invariant violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	abort();
-}
+/* fail(fmt, ...): report a broken invariant and abort (fuzz_fail.h) */
+#define FUZZ_FAIL_PREFIX "fuzz_netcheck: invariant violated: "
+#include "fuzz_fail.h"
 
 /* ------------------------------------------------------------ reference */
 

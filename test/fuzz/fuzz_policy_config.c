@@ -159,21 +159,9 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_QUOTED		200		/* bytes of a user's string in a message */
 #define MAX_MESSAGE		512		/* bytes of a config error message */
 
-static void fail(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
-
-/* Report a violated invariant and abort, so libFuzzer saves the input. */
-static void
-fail(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "fuzz_policy_config: invariant violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	abort();
-}
+/* fail(fmt, ...): report a broken invariant and abort (fuzz_fail.h) */
+#define FUZZ_FAIL_PREFIX "fuzz_policy_config: invariant violated: "
+#include "fuzz_fail.h"
 
 /* ------------------------------------------------ per-input heap blocks */
 

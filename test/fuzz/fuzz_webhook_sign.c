@@ -80,19 +80,9 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_KEY 96				/* the signer's key buffer */
 #define MAX_BODY (1024 * 1024 + 4096)
 
-/* Report a violated invariant and abort, so libFuzzer saves the input. */
-static void
-fail(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "fuzz_webhook_sign: invariant violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	abort();
-}
+/* fail(fmt, ...): report a broken invariant and abort (fuzz_fail.h) */
+#define FUZZ_FAIL_PREFIX "fuzz_webhook_sign: invariant violated: "
+#include "fuzz_fail.h"
 
 /* ---------------------------------------------------- reference SHA-256 */
 

@@ -81,19 +81,9 @@ static const char *const status_names[] = {
 
 #define NUM_STATUS ((int) (sizeof(status_names) / sizeof(status_names[0])))
 
-/* Report a violated invariant and abort, so libFuzzer saves the input. */
-static void
-fail(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "fuzz_webhook_url: invariant violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	abort();
-}
+/* fail(fmt, ...): report a broken invariant and abort (fuzz_fail.h) */
+#define FUZZ_FAIL_PREFIX "fuzz_webhook_url: invariant violated: "
+#include "fuzz_fail.h"
 
 static const char *
 status_name(WebhookUrlStatus s)

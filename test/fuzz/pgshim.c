@@ -23,21 +23,9 @@
 /* The one policy_config.c's header declares (src/policy.h). */
 extern int64 execlave_numeric_to_nanos(Numeric n);
 
-static void shim_abort(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
-
-/* A broken shim contract: not an invariant of the code under test. */
-static void
-shim_abort(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "fuzz_policy_config: shim: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	abort();
-}
+/* fail(fmt, ...): report a broken shim contract and abort (fuzz_fail.h) */
+#define FUZZ_FAIL_PREFIX "fuzz_policy_config: shim: "
+#include "fuzz_fail.h"
 
 /* vsnprintf to a malloc'd string. */
 static char *
@@ -51,10 +39,10 @@ shim_vasprintf(const char *fmt, va_list ap)
 	n = vsnprintf(NULL, 0, fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
-		shim_abort("vsnprintf failed for \"%s\"", fmt);
+		fail("vsnprintf failed for \"%s\"", fmt);
 	s = malloc((size_t) n + 1);
 	if (s == NULL)
-		shim_abort("out of memory");
+		fail("out of memory");
 	vsnprintf(s, (size_t) n + 1, fmt, ap);
 	return s;
 }
@@ -94,7 +82,7 @@ errstart_cold(int elevel, const char *domain)
 {
 	(void) domain;
 	if (shim_error.active)
-		shim_abort("ereport while building another error report (\"%s\")",
+		fail("ereport while building another error report (\"%s\")",
 				   shim_error.message ? shim_error.message : "");
 	if (elevel < ERROR)
 		return false;
@@ -153,7 +141,7 @@ void
 errfinish(const char *filename, int lineno, const char *funcname)
 {
 	if (!shim_error.active)
-		shim_abort("errfinish without errstart");
+		fail("errfinish without errstart");
 	shim_error.active = false;
 	shim_error.filename = filename;
 	shim_error.lineno = lineno;
@@ -161,7 +149,7 @@ errfinish(const char *filename, int lineno, const char *funcname)
 	if (shim_error.elevel < ERROR)
 		return;
 	if (shim_error_jmp == NULL)
-		shim_abort("ERROR outside a protected call: %s",
+		fail("ERROR outside a protected call: %s",
 				   shim_error.message ? shim_error.message : "(no message)");
 	siglongjmp(*shim_error_jmp, 1);
 }
@@ -215,10 +203,10 @@ shim_alloc(MemoryContext cxt, Size size, bool zero)
 	if (!AllocSizeIsValid(size))
 		shim_elog("invalid memory alloc request size %zu", (size_t) size);
 	if (cxt == NULL)
-		shim_abort("allocation in a NULL memory context");
+		fail("allocation in a NULL memory context");
 	c = malloc(sizeof(ShimChunk) + size);
 	if (c == NULL)
-		shim_abort("out of memory (%zu bytes)", (size_t) size);
+		fail("out of memory (%zu bytes)", (size_t) size);
 	c->next = chunks;
 	c->cxt = cxt;
 	c->size = size;
@@ -276,7 +264,7 @@ shim_owner(const void *p, size_t len)
 		free(sorted);
 		sorted = malloc(sizeof(ShimChunk *) * (nchunks ? nchunks : 1));
 		if (sorted == NULL)
-			shim_abort("out of memory");
+			fail("out of memory");
 		for (ShimChunk *c = chunks; c != NULL; c = c->next)
 			sorted[i++] = c;
 		nsorted = i;
@@ -425,7 +413,7 @@ appendStringInfoVA(StringInfo str, const char *fmt, va_list args)
 	int			n = vsnprintf(str->data + str->len, avail, fmt, args);
 
 	if (n < 0)
-		shim_abort("vsnprintf failed for \"%s\"", fmt);
+		fail("vsnprintf failed for \"%s\"", fmt);
 	if ((size_t) n < avail)
 	{
 		str->len += n;
@@ -473,7 +461,7 @@ lappend(List *list, void *datum)
 		list->elements = list->initial_elements;
 	}
 	else if (list->type != T_List)
-		shim_abort("lappend on a list of type %d", (int) list->type);
+		fail("lappend on a list of type %d", (int) list->type);
 	if (list->length == list->max_length)
 	{
 		int			newmax = list->max_length * 2;
@@ -530,7 +518,7 @@ shim_numeric(const void *p)
 	const ShimNumeric *n = p;
 
 	if (n == NULL || n->magic != SHIM_NUMERIC_MAGIC)
-		shim_abort("not a ShimNumeric: %p", p);
+		fail("not a ShimNumeric: %p", p);
 	return n;
 }
 
@@ -559,7 +547,7 @@ decimal_parse(const char *text, ShimDecimal *x)
 
 	x->d = malloc(strlen(text) + 1);
 	if (x->d == NULL)
-		shim_abort("out of memory");
+		fail("out of memory");
 	x->nd = 0;
 	x->neg = (*s == '-');
 	if (x->neg)
@@ -582,7 +570,7 @@ decimal_parse(const char *text, ShimDecimal *x)
 			e = -e;
 	}
 	if (*s != '\0')
-		shim_abort("not a number: \"%s\"", text);
+		fail("not a number: \"%s\"", text);
 	x->exp10 = e - frac;
 	while (x->nd > 0 && x->d[x->nd - 1] == '0')
 	{
@@ -843,9 +831,9 @@ shim_container_init(ShimNode *node)
 	else if (node->kind == SK_OBJECT)
 		node->cont.header = JB_FOBJECT;
 	else
-		shim_abort("container of kind %d", (int) node->kind);
+		fail("container of kind %d", (int) node->kind);
 	if ((uint32) node->n > JB_CMASK)
-		shim_abort("container of %d entries", node->n);
+		fail("container of %d entries", node->n);
 	node->cont.header |= (uint32) node->n;
 	memcpy(node->cont.node, &node, sizeof(node));
 }
@@ -867,7 +855,7 @@ container_node(const JsonbContainer *c)
 	memcpy(&node, ((const ShimContainer *) c)->node, sizeof(node));
 	if (node == NULL || (node->kind != SK_ARRAY && node->kind != SK_OBJECT) ||
 		node->cont.header != c->header)
-		shim_abort("not a shim container: %p", (const void *) c);
+		fail("not a shim container: %p", (const void *) c);
 	return node;
 }
 
@@ -998,5 +986,5 @@ JsonbIteratorNext(JsonbIterator **itp, JsonbValue *val, bool skipNested)
 			fill_value(child, val);
 			return WJB_VALUE;
 	}
-	shim_abort("iterator in state %d", (int) it->state);
+	fail("iterator in state %d", (int) it->state);
 }

@@ -10,10 +10,11 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
+use lib 'test/perl';
+use ExeclaveTest qw(slow wait_for start_receiver);
 
-# EXECLAVE_TEST_SLOW (test/sanitize.sh, valgrind): a smaller load
-my $slow = $ENV{EXECLAVE_TEST_SLOW} ? 1 : 0;
+my $slow = slow();
 my $EVENTS = $slow ? 500 : 5000;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
@@ -33,21 +34,14 @@ $node->safe_psql('postgres', 'CREATE EXTENSION execlave');
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $log_file = "$tmp/received.jsonl";
-my ($rout, $rerr) = ('', '');
 my $receiver;
 
-sub start_receiver
+# (Re)start the receiver with the endpoint's secret; returns its port.
+sub start_crash_receiver
 {
-	my ($secret) = @_;
-	open my $fh, '>', "$tmp/secrets.json" or die $!;
-	print $fh encode_json({ crash => $secret });
-	close $fh;
-	$receiver = IPC::Run::start(
-		[ 'node', 'test/receiver/receiver.js', '--secrets', "$tmp/secrets.json", '--log', $log_file ],
-		'>', \$rout, '2>', \$rerr);
-	my $deadline = time + 20;
-	$receiver->pump until $rout =~ /listening (\d+)/ || time > $deadline;
-	return ($rout =~ /listening (\d+)/)[0];
+	my $port;
+	($receiver, $port) = start_receiver($tmp, { crash => $_[0] }, $log_file);
+	return $port;
 }
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
@@ -76,28 +70,15 @@ sub received_count
 	return $n;
 }
 
-sub wait_for
-{
-	my ($cond, $secs) = @_;
-	my $until = time + ($secs // 60);
-	while (time < $until)
-	{
-		my $ok = eval { $cond->() };
-		return 1 if $ok;
-		usleep(100_000);
-	}
-	return eval { $cond->() };
-}
-
 # A receiver that answers after 20 ms, so a batch is in flight for a while.
 open my $touch, '>', $log_file or die $!;
 close $touch;
-my $port = start_receiver('whsec_' . ('A' x 43) . '=');
+my $port = start_crash_receiver('whsec_' . ('A' x 43) . '=');
 ok($port, 'receiver started');
 my $row = sql("SELECT id || ' ' || signing_secret FROM execlave_create_webhook('http://127.0.0.1:$port/slow/crash?ms=20', ARRAY['trace.anomaly'])");
 my ($hook, $secret) = split / /, $row;
 $receiver->kill_kill;
-$port = start_receiver($secret);
+$port = start_crash_receiver($secret);
 sql("SELECT execlave_update_webhook('$hook', url => 'http://127.0.0.1:$port/slow/crash?ms=20')");
 
 # Queue 5,000 events, wait until some have arrived, crash, and check.

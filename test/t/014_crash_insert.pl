@@ -21,11 +21,12 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
+use lib 'test/perl';
+use ExeclaveTest qw(slow wait_for start_receiver);
 
 my $CLIENTS = 4;
-# EXECLAVE_TEST_SLOW (test/sanitize.sh, valgrind): a smaller load
-my $slow = $ENV{EXECLAVE_TEST_SLOW} ? 1 : 0;
+my $slow = slow();
 my $MIN_LOAD = $slow ? 100 : 1000;
 
 my $node = PostgreSQL::Test::Cluster->new('crash_insert');
@@ -46,34 +47,10 @@ $node->start;
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-sub wait_for
-{
-	my ($cond, $secs) = @_;
-	my $until = time + ($secs // 60);
-	while (time < $until)
-	{
-		my $ok = eval { $cond->() };
-		return 1 if $ok;
-		usleep(100_000);
-	}
-	return eval { $cond->() };
-}
-
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $log_file = "$tmp/received.jsonl";
-open my $touch, '>', $log_file or die $!;
-close $touch;
 my $secret = 'whsec_' . ('B' x 43) . '=';
-open my $sfh, '>', "$tmp/secrets.json" or die $!;
-print $sfh encode_json({ crash => $secret });
-close $sfh;
-my ($rout, $rerr) = ('', '');
-my $receiver = IPC::Run::start(
-	[ 'node', 'test/receiver/receiver.js', '--secrets', "$tmp/secrets.json", '--log', $log_file ],
-	'>', \$rout, '2>', \$rerr);
-my $deadline = time + 20;
-$receiver->pump until $rout =~ /listening (\d+)/ || time > $deadline;
-my ($port) = $rout =~ /listening (\d+)/;
+my ($receiver, $port) = start_receiver($tmp, { crash => $secret }, $log_file);
 ok($port, 'receiver started');
 
 sql(qq{

@@ -1,0 +1,58 @@
+# Helpers shared by execlave's TAP tests (test/t/*.pl run from the
+# repository root, so `use lib 'test/perl'` finds this file).
+package ExeclaveTest;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use IPC::Run;
+use JSON::PP;
+use Time::HiRes qw(time usleep);
+
+our @EXPORT_OK = qw(slow wait_for start_receiver);
+
+# test/sanitize.sh runs every server process under valgrind and sets
+# EXECLAVE_TEST_SLOW: load tests then take a smaller load and longer waits.
+sub slow { return $ENV{EXECLAVE_TEST_SLOW} ? 1 : 0; }
+
+# Poll $cond (a sub; an error counts as false) every 0.1 s for up to $secs
+# seconds (default 60); true once it is.
+sub wait_for
+{
+	my ($cond, $secs) = @_;
+	my $until = time + ($secs // 60);
+	while (time < $until)
+	{
+		my $ok = eval { $cond->() };
+		return 1 if $ok;
+		usleep(100_000);
+	}
+	return eval { $cond->() };
+}
+
+# Start the webhook receiver (test/receiver/receiver.js) on an ephemeral
+# loopback port with the given endpoint secrets (name => whsec_...), logging
+# every request to $log_file.  Returns ($handle, $port); $port is undef if it
+# did not start within 20 s.
+sub start_receiver
+{
+	my ($dir, $secrets, $log_file) = @_;
+	my $secrets_file = "$dir/secrets.json";
+	open my $fh, '>', $secrets_file or die "$secrets_file: $!";
+	print $fh encode_json($secrets);
+	close $fh;
+	unless (-e $log_file)
+	{
+		open my $touch, '>', $log_file or die "$log_file: $!";
+		close $touch;
+	}
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'node', 'test/receiver/receiver.js', '--secrets', $secrets_file, '--log', $log_file ],
+		'>', \$out, '2>', \$err);
+	my $deadline = time + 20;
+	$h->pump until $out =~ /listening (\d+)/ || time > $deadline;
+	return ($h, ($out =~ /listening (\d+)/)[0]);
+}
+
+1;
