@@ -19,7 +19,8 @@
 # harness passed, unless FUZZ_KEEP=1.
 #
 # Environment: CC (default clang-14), PG_CONFIG (default PostgreSQL 15's),
-# FUZZ_WORKDIR, FUZZ_KEEP, FUZZ_FLAGS
+# FUZZ_JOBS (harnesses run at the same time, default 1), FUZZ_WORKDIR,
+# FUZZ_KEEP, FUZZ_FLAGS
 # (extra libFuzzer flags, e.g. "-jobs=2" or "-max_len=65536").
 
 set -u
@@ -86,7 +87,10 @@ rm -f "$probe" "$work/probe" "$work/probe.log"
 cflags="-g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 pass=0
 nfail=0
+jobs=${FUZZ_JOBS:-1}
+built=
 
+# Build every harness first.
 for h in $HARNESSES; do
 	extra=
 	case $h in
@@ -105,41 +109,52 @@ for h in $HARNESSES; do
 			;;
 		*) srcs="$root/src/scanner.c" ;;
 	esac
-	bin="$work/$h"
-	log="$work/$h.log"
-	newdir="$work/$h.new"
-	corpus="$here/corpus/$h"
-
 	# shellcheck disable=SC2086
-	if ! "$cc" $cflags $extra -I"$root/src" "$here/$h.c" $srcs -o "$bin" >"$work/$h.build.log" 2>&1; then
+	if "$cc" $cflags $extra -I"$root/src" "$here/$h.c" $srcs -o "$work/$h" >"$work/$h.build.log" 2>&1; then
+		built="$built $h"
+	else
 		echo "$h: FAIL (build failed, see $work/$h.build.log)"
 		nfail=$((nfail + 1))
-		continue
 	fi
+done
 
-	rm -rf "$newdir"
-	mkdir -p "$newdir" "$work/artifacts"
-	dict=()
-	if [ -f "$here/$h.dict" ]; then
-		dict=(-dict="$here/$h.dict")
-	fi
-	if [ ! -d "$corpus" ]; then
-		corpus=
-	fi
+# Run one harness over a fresh directory and its committed corpus.
+run_one() {
+	local h=$1 corpus="$here/corpus/$1" dict=()
 
+	rm -rf "$work/$h.new"
+	mkdir -p "$work/$h.new" "$work/artifacts"
+	[ -f "$here/$h.dict" ] && dict=(-dict="$here/$h.dict")
+	[ -d "$corpus" ] || corpus=
 	# shellcheck disable=SC2086
-	"$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=25 \
+	"$work/$h" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=25 \
 		-print_final_stats=1 -artifact_prefix="$work/artifacts/$h-" \
-		${dict[@]+"${dict[@]}"} ${FUZZ_FLAGS:-} "$newdir" $corpus >"$log" 2>&1
-	rc=$?
+		${dict[@]+"${dict[@]}"} ${FUZZ_FLAGS:-} "$work/$h.new" $corpus >"$work/$h.log" 2>&1
+	echo $? >"$work/$h.rc"
+}
 
+# Run them, FUZZ_JOBS at a time (default 1), then report in order.
+running=0
+for h in $built; do
+	run_one "$h" &
+	running=$((running + 1))
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+done
+wait
+
+for h in $built; do
+	log="$work/$h.log"
+	rc=$(cat "$work/$h.rc" 2>/dev/null || echo 1)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	covline=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
 	cov=$(echo "$covline" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
 	ft=$(echo "$covline" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
 	stats="${secs}s, ${execs:-?} execs, cov ${cov:-?}, ft ${ft:-?}"
 
-	if [ $rc -eq 0 ]; then
+	if [ "$rc" -eq 0 ]; then
 		echo "$h: PASS ($stats)"
 		pass=$((pass + 1))
 	else
