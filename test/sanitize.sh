@@ -94,14 +94,21 @@ grep -E '^not ok|\.\.\. FAILED' "$work/suite.txt" > "$work/suite-failures.txt" |
 # call passing uninitialised bytes (PostgreSQL writes padding to WAL, files
 # and sockets) only when the bytes came from execlave, i.e. when a frame of
 # the origin's stack ("created by ...") is one of its functions.  Only the
-# innermost 8 frames of each stack count: every frame of a background worker
+# innermost 8 frames of each stack count, and a worker's main function or
+# _PG_init only as one of the innermost 2: every frame of a background worker
 # sits below execlave's worker main function, whatever PostgreSQL does there.
 : > "$work/execlave-errors.txt"
 : > "$work/other-errors.txt"
 for f in "$logs"/valgrind.*.log; do
     [ -s "$f" ] || continue
     awk -v syms="$work/symbols" -v ours="$work/execlave-errors.txt" -v others="$work/other-errors.txt" -v file="$f" '
-        BEGIN { while ((getline s < syms) > 0) known[s] = 1; maxdepth = 8 }
+        BEGIN {
+            while ((getline s < syms) > 0) known[s] = 1
+            maxdepth = 8
+            # entry points: everything PostgreSQL does below them is under them
+            entry["execlave_recorder_main"] = 1; entry["execlave_webhook_worker_main"] = 1
+            entry["_PG_init"] = 1
+        }
         function flush() {
             if (rec == "") return
             mine = (rec ~ /^Syscall param/) ? in_origin : (in_stack || in_origin)
@@ -117,7 +124,7 @@ for f in "$logs"/valgrind.*.log; do
             if ($0 ~ /(at|by) 0x[0-9A-F]+: /) depth++
             if (match($0, /(at|by) 0x[0-9A-F]+: [A-Za-z_][A-Za-z0-9_]*/)) {
                 fn = substr($0, RSTART, RLENGTH); sub(/.*: /, "", fn)
-                if ((fn in known) && depth <= maxdepth) { if (origin) in_origin = 1; else in_stack = 1 }
+                if ((fn in known) && depth <= ((fn in entry) ? 2 : maxdepth)) { if (origin) in_origin = 1; else in_stack = 1 }
             }
         }
         END { flush() }
