@@ -116,6 +116,20 @@ SELECT try($$SELECT execlave_create_policy('p', 'pii_detection', 'log', '{"types
 SELECT try($$SELECT execlave_create_policy('p', 'tool_access', 'log', '{"allow": "search"}')$$);
 SELECT try($$SELECT execlave_create_policy('p', 'rate_limit', 'log', '{"max_requests_per_minute": {"a": 1}}')$$);
 SELECT try($$SELECT execlave_enforce('bad-a', 'x', tools => ARRAY[NULL::text])$$);
+-- found by fuzzing (0.1.1): URLs whose stored form would be too long, not
+-- ASCII or not stable; numbers judged on their exact value; long values in
+-- messages cut on a character boundary
+SELECT try($$SELECT execlave_create_webhook('http://' || repeat('a', 2041))$$);
+SELECT try($$SELECT execlave_create_webhook('http://ex%C3%A9mple.com/')$$);
+SELECT try($$SELECT execlave_create_webhook('http://0x%41/')$$);
+SELECT try($$SELECT execlave.webhook_address_refusal('10.0.0.256')$$);
+SELECT try($$SELECT execlave.validate_policy('token_limit', '{"max_total_tokens": 2.0000000000000001}')$$);
+SELECT try($$SELECT execlave.validate_policy('token_limit', '{"max_total_tokens": -1e-400}')$$);
+SELECT try($$SELECT execlave.validate_policy('rate_limit', '{"max_requests_per_minute": 0.99999999999999999}')$$);
+SELECT try($$SELECT execlave.validate_policy('prompt_injection', '{"threshold": 1.00000000000000001}')$$);
+SELECT try($$SELECT execlave.validate_policy('cost_limit', '{"max_cost_per_day": 1000000000.00000005}')$$);
+SELECT try($$SELECT execlave.validate_policy('cost_limit', '{"max_cost_per_day": 1, "warning_thresholds": [0.99999999999999999]}')$$);
+SELECT try($$SELECT execlave.validate_policy('cost_limit', ('{"max_cost_per_day": 1, "action": "x' || repeat('é', 240) || '"}')::jsonb)$$);
 
 SELECT n, outcome FROM bad ORDER BY n;
 SELECT count(*) AS calls, count(*) FILTER (WHERE outcome LIKE 'no error%') AS accepted,
