@@ -5,7 +5,7 @@
 #	under valgrind (memcheck) and the extension built with UBSan, then report
 #	the memory and undefined-behaviour errors attributable to execlave.
 #
-#	bash test/sanitize.sh              regress + TAP (takes about an hour)
+#	bash test/sanitize.sh              regress + TAP (about 35 minutes on 2 cores)
 #	bash test/sanitize.sh regress      only pg_regress
 #	bash test/sanitize.sh tap [files]  only TAP (optionally some files)
 #
