@@ -100,14 +100,21 @@ errcode(int sqlerrcode)
 	return 0;
 }
 
+/* Replace *field with the formatted text. */
+static void
+set_text(char **field, const char *fmt, va_list ap)
+{
+	free(*field);
+	*field = shim_vasprintf(fmt, ap);
+}
+
 int
 errmsg(const char *fmt,...)
 {
 	va_list		ap;
 
-	free(shim_error.message);
 	va_start(ap, fmt);
-	shim_error.message = shim_vasprintf(fmt, ap);
+	set_text(&shim_error.message, fmt, ap);
 	va_end(ap);
 	return 0;
 }
@@ -117,9 +124,8 @@ errmsg_internal(const char *fmt,...)
 {
 	va_list		ap;
 
-	free(shim_error.message);
 	va_start(ap, fmt);
-	shim_error.message = shim_vasprintf(fmt, ap);
+	set_text(&shim_error.message, fmt, ap);
 	va_end(ap);
 	shim_error.internal = true;
 	return 0;
@@ -130,9 +136,8 @@ errhint(const char *fmt,...)
 {
 	va_list		ap;
 
-	free(shim_error.hint);
 	va_start(ap, fmt);
-	shim_error.hint = shim_vasprintf(fmt, ap);
+	set_text(&shim_error.hint, fmt, ap);
 	va_end(ap);
 	return 0;
 }
