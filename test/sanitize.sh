@@ -54,6 +54,89 @@ mkdir -p "$logs" "$bin"
 chmod 777 "$logs"
 chmod 755 "$work" "$bin"
 
+# Split the valgrind logs into error records (blank-line separated) and
+# attribute each: an invalid read, write or free, or a jump on an
+# uninitialised value, is execlave's when a frame of its stack or of the
+# stack that allocated the memory is one of its functions; a system
+# call passing uninitialised bytes (PostgreSQL writes padding to WAL, files
+# and sockets) only when the bytes came from execlave, i.e. when a frame of
+# the origin's stack ("created by ...") is one of its functions.  Only the
+# innermost 8 frames of each stack count, and a worker's main function or
+# _PG_init only as one of the innermost 2: every frame of a background worker
+# sits below execlave's worker main function, whatever PostgreSQL does there.
+# usage: classify LOGDIR SYMBOLS OURS OTHERS (appends records to OURS / OTHERS)
+classify() {
+    : > "$3"
+    : > "$4"
+    for f in "$1"/valgrind.*.log; do
+        [ -s "$f" ] || continue
+        awk -v syms="$2" -v ours="$3" -v others="$4" -v file="$f" '
+            BEGIN {
+                while ((getline s < syms) > 0) known[s] = 1
+                maxdepth = 8
+                # entry points: everything PostgreSQL does below them is under them
+                entry["execlave_recorder_main"] = 1; entry["execlave_webhook_worker_main"] = 1
+                entry["_PG_init"] = 1
+            }
+            function flush() {
+                if (rec == "") return
+                mine = (rec ~ /^Syscall param/) ? in_origin : (in_stack || in_origin)
+                if (mine) print "== " file "\n" rec >> ours
+                else print "== " file "\n" rec >> others
+                rec = ""; in_stack = 0; in_origin = 0; origin = 0; depth = 0
+            }
+            { sub(/^==[0-9]+== ?/, "") }
+            /^$/ { flush(); next }
+            /created by|alloc.d at|free.d at|bytes inside a block/ { origin = 1; depth = 0 }
+            {
+                rec = rec $0 "\n"
+                if ($0 ~ /(at|by) 0x[0-9A-F]+: /) depth++
+                if (match($0, /(at|by) 0x[0-9A-F]+: [A-Za-z_][A-Za-z0-9_]*/)) {
+                    fn = substr($0, RSTART, RLENGTH); sub(/.*: /, "", fn)
+                    if ((fn in known) && depth <= ((fn in entry) ? 2 : maxdepth)) { if (origin) in_origin = 1; else in_stack = 1 }
+                }
+            }
+            END { flush() }
+        ' "$f"
+    done
+}
+
+# The classifier must tell execlave's errors from PostgreSQL's: check it on a
+# known log before trusting its verdict (an invalid read in an execlave
+# function, an uninitialised value execlave allocated, and PostgreSQL's
+# relcache padding written under a worker's main function).
+mkdir -p "$work/selftest"
+printf '%s\n' execlave_check_webhook_url execlave_usage execlave_recorder_main > "$work/selftest/symbols"
+cat > "$work/selftest/valgrind.1.log" <<'LOG'
+==1== Invalid read of size 1
+==1==    at 0x4848: strlen (vg_replace_strmem.c:1)
+==1==    by 0x8836: execlave_check_webhook_url (webhooks.c:210)
+==1==  Address 0x1 is 0 bytes after a block of size 16 alloc'd
+==1==    at 0x4841: malloc (vg_replace_malloc.c:1)
+==1== 
+==1== Conditional jump or move depends on uninitialised value(s)
+==1==    at 0x6DA: hash_search (in /usr/lib/postgresql/15/bin/postgres)
+==1==  Uninitialised value was created by a stack allocation
+==1==    at 0x8837: execlave_usage (windows.c:1300)
+==1== 
+==1== Syscall param write(buf) points to uninitialised byte(s)
+==1==    at 0x58D3350: write (write.c:26)
+==1==    by 0x5851B62: fwrite (iofwrite.c:39)
+==1==  Uninitialised value was created by a heap allocation
+==1==    at 0x48417B4: malloc (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
+==1==    by 0x6DADBF: ??? (in /usr/lib/postgresql/15/bin/postgres)
+==1==    by 0x6E0D20: palloc (in /usr/lib/postgresql/15/bin/postgres)
+==1==    by 0x6AE0E4: RelationCacheInitializePhase3 (in /usr/lib/postgresql/15/bin/postgres)
+==1==    by 0x6C5D0D: InitPostgres (in /usr/lib/postgresql/15/bin/postgres)
+==1==    by 0x88367F9: execlave_recorder_main (recorder.c:150)
+LOG
+classify "$work/selftest" "$work/selftest/symbols" "$work/selftest/ours" "$work/selftest/others"
+if [ "$(grep -c '^== ' "$work/selftest/ours")" != 2 ] || [ "$(grep -c '^== ' "$work/selftest/others")" != 1 ]; then
+    echo "sanitize.sh: the report classifier failed its self-test (see $work/selftest)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
 log "building execlave with UBSan and debug information"
 make -C "$REPO" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
 build_install WERROR=1 \
@@ -87,49 +170,7 @@ EXECLAVE_SKIP_BUILD=1 EXECLAVE_PGBIN=$bin EXECLAVE_START_TIMEOUT=600 EXECLAVE_TE
 suite=$(tail -n 1 "$work/suite.txt")
 grep -E '^not ok|\.\.\. FAILED' "$work/suite.txt" > "$work/suite-failures.txt" || true
 
-# Split the valgrind logs into error records (blank-line separated) and
-# attribute each: an invalid read, write or free, or a jump on an
-# uninitialised value, is execlave's when a frame of its stack or of the
-# stack that allocated the memory is one of its functions; a system
-# call passing uninitialised bytes (PostgreSQL writes padding to WAL, files
-# and sockets) only when the bytes came from execlave, i.e. when a frame of
-# the origin's stack ("created by ...") is one of its functions.  Only the
-# innermost 8 frames of each stack count, and a worker's main function or
-# _PG_init only as one of the innermost 2: every frame of a background worker
-# sits below execlave's worker main function, whatever PostgreSQL does there.
-: > "$work/execlave-errors.txt"
-: > "$work/other-errors.txt"
-for f in "$logs"/valgrind.*.log; do
-    [ -s "$f" ] || continue
-    awk -v syms="$work/symbols" -v ours="$work/execlave-errors.txt" -v others="$work/other-errors.txt" -v file="$f" '
-        BEGIN {
-            while ((getline s < syms) > 0) known[s] = 1
-            maxdepth = 8
-            # entry points: everything PostgreSQL does below them is under them
-            entry["execlave_recorder_main"] = 1; entry["execlave_webhook_worker_main"] = 1
-            entry["_PG_init"] = 1
-        }
-        function flush() {
-            if (rec == "") return
-            mine = (rec ~ /^Syscall param/) ? in_origin : (in_stack || in_origin)
-            if (mine) print "== " file "\n" rec >> ours
-            else print "== " file "\n" rec >> others
-            rec = ""; in_stack = 0; in_origin = 0; origin = 0; depth = 0
-        }
-        { sub(/^==[0-9]+== ?/, "") }
-        /^$/ { flush(); next }
-        /created by|alloc.d at|free.d at|bytes inside a block/ { origin = 1; depth = 0 }
-        {
-            rec = rec $0 "\n"
-            if ($0 ~ /(at|by) 0x[0-9A-F]+: /) depth++
-            if (match($0, /(at|by) 0x[0-9A-F]+: [A-Za-z_][A-Za-z0-9_]*/)) {
-                fn = substr($0, RSTART, RLENGTH); sub(/.*: /, "", fn)
-                if ((fn in known) && depth <= ((fn in entry) ? 2 : maxdepth)) { if (origin) in_origin = 1; else in_stack = 1 }
-            }
-        }
-        END { flush() }
-    ' "$f"
-done
+classify "$logs" "$work/symbols" "$work/execlave-errors.txt" "$work/other-errors.txt"
 ours=$(grep -c '^== ' "$work/execlave-errors.txt")
 others=$(grep -c '^== ' "$work/other-errors.txt")
 ubsan=$(cat "$logs"/ubsan.* 2>/dev/null | grep -c 'runtime error' || true)
