@@ -15,3 +15,7 @@ COMMENT ON FUNCTION execlave.webhook_address_refusal(inet) IS 'Why the webhook S
 REVOKE ALL ON FUNCTION execlave.webhook_address_refusal(inet) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave.webhook_address_refusal(inet)
     TO execlave_reader, execlave_app, execlave_admin;
+
+-- The URL check also refuses a normalized form over 2048 bytes, with
+-- decoded control or non-ASCII bytes, or that changes when normalized again.
+COMMENT ON FUNCTION execlave.check_webhook_url(text) IS 'Validate a webhook URL (http or https, with a host, no credentials, at most 2048 bytes, and a normalized form that is printable ASCII, at most 2048 bytes and normalizes to itself); returns it normalized, or raises 22023';
