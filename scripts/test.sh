@@ -67,8 +67,14 @@ run_tap() {
     # a script that died between assertions counts as one failure
     if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
     if [ "$bad" -gt 0 ]; then
-        for f in "$WORK"/tmp_check/log/regress_log_* "$WORK"/tmp_check/log/*.log; do
-            [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 40 "$f"; }
+        # the logs of the files prove lists as failed (all logs if it named none)
+        local names
+        names=$(sed -n 's|^test/t/\([^ ]*\)\.pl  *(Wstat.*|\1|p' "$OUT/tap.txt")
+        [ -n "$names" ] || names='*'
+        for n in $names; do
+            for f in "$WORK"/tmp_check/log/regress_log_$n "$WORK"/tmp_check/log/$n*.log; do
+                [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 60 "$f"; }
+            done
         done
     fi
     passed=$((passed + ok)); failed=$((failed + bad))

@@ -9,7 +9,7 @@ use IPC::Run;
 use JSON::PP;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT_OK = qw(slow wait_for start_receiver);
+our @EXPORT_OK = qw(slow wait_for start_receiver kill_server);
 
 # test/sanitize.sh runs every server process under valgrind and sets
 # EXECLAVE_TEST_SLOW: load tests then take a smaller load and longer waits.
@@ -53,6 +53,41 @@ sub start_receiver
 	my $deadline = time + 20;
 	$h->pump until $out =~ /listening (\d+)/ || time > $deadline;
 	return ($h, ($out =~ /listening (\d+)/)[0]);
+}
+
+# Children of $pid, read from /proc (procps may not be installed).
+sub children_of
+{
+	my ($pid) = @_;
+	my @kids;
+	for my $stat (glob '/proc/[0-9]*/stat')
+	{
+		open(my $fh, '<', $stat) or next;
+		my $line = <$fh> // '';
+		close $fh;
+		push @kids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $pid;
+	}
+	return @kids;
+}
+
+# SIGKILL the whole server: the postmaster and every child.  The postmaster
+# is stopped first so that it cannot fork a backend between the listing of
+# its children and the kill; a child the kill missed would keep the shared
+# memory attached and the next start would fail ("pre-existing shared memory
+# block is still in use").  Returns true once every process is gone; the
+# node is then marked stopped, its stale postmaster.pid being expected.
+sub kill_server
+{
+	my ($node) = @_;
+	my $pm = $node->{_pid};
+	kill 'STOP', $pm;
+	my @children = children_of($pm);
+	kill 'KILL', @children, $pm;
+	# the killed children are the stopped postmaster's zombies until it dies
+	# and they are reaped; Cluster.pm's start() needs the postmaster reaped
+	my $gone = wait_for(sub { !grep { kill(0, $_) } $pm, @children }, 30);
+	$node->_update_pid(-1);
+	return $gone;
 }
 
 1;

@@ -12,7 +12,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 use lib 'test/perl';
-use ExeclaveTest qw(slow wait_for start_receiver);
+use ExeclaveTest qw(slow wait_for start_receiver kill_server);
 
 my $slow = slow();
 my $EVENTS = $slow ? 500 : 5000;
@@ -128,12 +128,7 @@ crash_round('backend killed', sub {
 });
 
 crash_round('server killed', sub {
-	my $pm = $node->{_pid};
-	my @children = split /\s+/, `pgrep -P $pm`;
-	kill 'KILL', $pm;
-	kill 'KILL', grep { /^\d+$/ } @children;
-	wait_for(sub { !kill(0, $pm) && !grep { /^\d+$/ && kill(0, $_) } @children }, 30);
-	$node->_update_pid(-1);		# the stale postmaster.pid is expected
+	ok(kill_server($node), 'the postmaster and its children are gone');
 	$node->start;
 });
 

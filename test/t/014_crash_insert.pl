@@ -23,7 +23,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 use lib 'test/perl';
-use ExeclaveTest qw(slow wait_for start_receiver);
+use ExeclaveTest qw(slow wait_for start_receiver kill_server);
 
 my $CLIENTS = 4;
 my $slow = slow();
@@ -46,6 +46,7 @@ log_min_messages = warning
 $node->start;
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
+
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $log_file = "$tmp/received.jsonl";
@@ -159,11 +160,7 @@ sub crash_round
 	{
 		if ($pid eq 'server')
 		{
-			my $pm = $node->{_pid};
-			my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $pm`;
-			kill 'KILL', $pm, @children;
-			wait_for(sub { !kill(0, $pm) && !grep { kill(0, $_) } @children }, 30);
-			$node->_update_pid(-1);
+			ok(kill_server($node), "$label: the postmaster and its children are gone");
 			$node->start;
 		}
 		else
