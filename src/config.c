@@ -113,7 +113,7 @@ execlave_config_init(void)
 								   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("execlave.webhook_batch_size",
-							gettext_noop("Most deliveries the webhook worker claims per round."),
+							gettext_noop("Most deliveries the webhook worker holds at once (claimed, not yet recorded)."),
 							NULL,
 							&execlave_webhook_batch_size,
 							500, 1, 100000,

@@ -3,26 +3,35 @@
  *		The webhook worker: claims due deliveries, sends them signed with the
  *		libcurl multi interface, records the outcomes.
  *
- * One worker per cluster, for the database named by execlave.database.  Each
- * round:
+ * One worker per cluster, for the database named by execlave.database.  It
+ * holds a pool of at most execlave.webhook_batch_size deliveries, claimed and
+ * not yet recorded, and keeps it moving:
  *
- *   1. claim (own transaction): up to execlave.webhook_batch_size due rows
- *      of execlave.deliveries whose endpoint is active, FOR UPDATE SKIP
- *      LOCKED; set status 'delivering', count the attempt, and push
- *      next_attempt_at to the end of a lease; read URL, secret and the event
- *      body; COMMIT.  A delivery whose lease passes (the worker died) is due
- *      again, so nothing claimed is ever lost;
- *   2. send (no transaction open): every claimed delivery concurrently,
+ *   1. claim (own transaction): when the pool is at most half full and
+ *      deliveries may be due (a backend woke the worker, the last claim was
+ *      full, or the next retry is due), the due rows of
+ *      execlave.deliveries whose endpoint is active, FOR UPDATE SKIP LOCKED,
+ *      except those the pool already holds, up to its free room; set status
+ *      'delivering', count the attempt, and push next_attempt_at to the end
+ *      of a lease; read URL, secret and the event body; COMMIT.  A delivery
+ *      whose lease passes (the worker died) is due again, so nothing claimed
+ *      is ever lost;
+ *   2. send (no transaction open): claimed deliveries start in claim order,
  *      execlave.webhook_concurrency at a time, on one curl multi handle
- *      whose connection cache keeps connections alive between rounds;
- *   3. record (own transaction): one UPDATE for the whole batch, guarded by
- *      the attempt number so a stale outcome cannot overwrite a newer claim;
- *      endpoints that answered 410 are disabled.
+ *      whose connection cache keeps connections alive;
+ *   3. record (own transaction): the finished deliveries, in one UPDATE
+ *      guarded by the attempt number so a stale outcome cannot overwrite a
+ *      newer claim, once nothing else is in flight, half the pool has
+ *      finished, or the oldest outcome has waited RECORD_DELAY_MS; endpoints
+ *      that answered 410 are disabled.
  *
- * Between rounds it sleeps on its latch until a committing transaction that
- * wrote deliveries wakes it (webhooks.c), the next retry is due, or the poll
- * interval passes.  At start it makes every 'delivering' row due at once: as
- * the only worker, it knows no delivery is in flight.
+ * So a slow endpoint holds one request slot per delivery of its own, and the
+ * rest of the pool keeps being claimed, sent and recorded around it.  When
+ * the pool is empty the worker sleeps on its latch until a committing
+ * transaction that wrote deliveries wakes it (webhooks.c), the next retry is
+ * due, or the poll interval passes; while requests are in flight it looks at
+ * its latch every POLL_MS.  At start it makes every 'delivering' row due at
+ * once: as the only worker, it knows no delivery is in flight.
  *
  * Standard Webhooks: webhook-id = "msg_" + delivery id (the same on every
  * retry), webhook-timestamp = Unix seconds at sending, webhook-signature =
@@ -55,9 +64,24 @@
 
 #include <curl/curl.h>
 
-/* One delivery in flight. */
+/* How long a finished delivery may wait for others before it is recorded. */
+#define RECORD_DELAY_MS 20
+/* How often the worker looks at its latch while requests are in flight. */
+#define POLL_MS 10
+
+typedef enum DeliveryState
+{
+	DELIVERY_CLAIMED,			/* claimed, not started */
+	DELIVERY_SENDING,			/* request in flight */
+	DELIVERY_DONE				/* outcome known, not recorded */
+} DeliveryState;
+
+/* One delivery the worker holds; everything it points to is in its cxt. */
 typedef struct Delivery
 {
+	MemoryContext cxt;
+	DeliveryState state;
+	TimestampTz done_at;
 	int64		id;
 	int32		attempt;		/* attempt number this claim made */
 	char	   *webhook_id;
@@ -77,6 +101,12 @@ typedef struct Delivery
 } Delivery;
 
 static CURLM *multi = NULL;
+static MemoryContext pool_cxt = NULL;	/* parent of every Delivery's cxt */
+static Delivery **pool = NULL;	/* the deliveries held, in claim order */
+static int	pool_len = 0;
+static int	pool_room = 0;
+static int	sending = 0;		/* how many of them are DELIVERY_SENDING */
+static int	done = 0;			/* how many are DELIVERY_DONE */
 static ResourceOwner send_owner = NULL;	/* for HMAC contexts while no transaction is open */
 static double *schedule = NULL;	/* retry delays in seconds */
 static int	schedule_len = 0;
@@ -219,6 +249,7 @@ static const char *claim_sql =
 "  JOIN execlave.webhooks w ON w.id = d.webhook_id AND w.active"
 "  WHERE d.status IN ('pending', 'delivering', 'retrying')"
 "    AND d.next_attempt_at <= pg_catalog.clock_timestamp()"
+"    AND d.id <> ALL ($3)"
 "  ORDER BY d.next_attempt_at"
 "  LIMIT $1"
 "  FOR UPDATE OF d SKIP LOCKED) "
@@ -237,36 +268,61 @@ static const char *claim_sql =
 static const char *next_due_sql =
 "SELECT EXTRACT(epoch FROM pg_catalog.min(d.next_attempt_at) - pg_catalog.clock_timestamp()) * 1000"
 "  FROM execlave.deliveries d JOIN execlave.webhooks w ON w.id = d.webhook_id AND w.active"
-"  WHERE d.status IN ('pending', 'delivering', 'retrying')";
+"  WHERE d.status IN ('pending', 'delivering', 'retrying')"
+"    AND d.id <> ALL ($1)";
+
+/* The ids of the deliveries held, as an int8[] (allocated in the current context). */
+static Datum
+held_ids(void)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(pool_len, 1));
+
+	for (int i = 0; i < pool_len; i++)
+		ids[i] = Int64GetDatum(pool[i]->id);
+	return PointerGetDatum(construct_array(ids, pool_len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
 
 /*
- * Claim due deliveries into *out (allocated in cxt); returns how many.  When
- * none, *sleep_ms says how long until the next one is due (capped by the
- * poll interval).
+ * Claim up to `room` due deliveries into the pool; returns how many.  When
+ * fewer than `room`, *sleep_ms says how long until the next one not held is
+ * due (capped by the poll interval).
+ *
+ * The held ones are excluded: a delivery waiting for a request slot behind a
+ * slow endpoint may outlive its lease, and must not be claimed twice.
  */
 static int
-claim(MemoryContext cxt, Delivery **out, long *sleep_ms)
+claim(int room, long *sleep_ms)
 {
-	Oid			types[2] = {INT4OID, INT8OID};
-	Datum		values[2];
+	Oid			types[3] = {INT4OID, INT8OID, INT8ARRAYOID};
+	Datum		values[3];
 	int			n;
 	int64		lease_ms = Max((int64) execlave_webhook_lease_ms,
 							   (int64) execlave_webhook_timeout_ms + 10000);
 
-	values[0] = Int32GetDatum(execlave_webhook_batch_size);
-	values[1] = Int64GetDatum(lease_ms);
 	begin_tx("execlave webhook worker: claiming deliveries");
-	run(claim_sql, 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	values[0] = Int32GetDatum(room);
+	values[1] = Int64GetDatum(lease_ms);
+	values[2] = held_ids();
+	run(claim_sql, 3, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	n = (int) SPI_processed;
-	*out = MemoryContextAllocZero(cxt, sizeof(Delivery) * Max(n, 1));
+	if (pool_len + n > pool_room)
+	{
+		pool_room = Max(pool_len + n, pool_room * 2);
+		pool = pool == NULL ? MemoryContextAlloc(pool_cxt, sizeof(Delivery *) * pool_room)
+			: repalloc(pool, sizeof(Delivery *) * pool_room);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Delivery   *d = &(*out)[i];
-		bool		isnull;
+		MemoryContext cxt = AllocSetContextCreate(pool_cxt, "execlave webhook delivery",
+												  ALLOCSET_SMALL_SIZES);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Delivery   *d = palloc0(sizeof(Delivery));
+		bool		isnull;
 
+		d->cxt = cxt;
+		d->state = DELIVERY_CLAIMED;
 		d->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		d->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 		d->webhook_id = SPI_getvalue(tup, desc, 3);
@@ -275,11 +331,13 @@ claim(MemoryContext cxt, Delivery **out, long *sleep_ms)
 		d->body = SPI_getvalue(tup, desc, 6);	/* NULL if the event is gone */
 		d->retry_after_s = -1;
 		MemoryContextSwitchTo(old);
+		pool[pool_len++] = d;
 	}
 	*sleep_ms = execlave_webhook_poll_interval_ms;
-	if (n == 0)
+	if (n < room)
 	{
-		run(next_due_sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		values[0] = held_ids();
+		run(next_due_sql, 1, &types[2], values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{
 			bool		isnull;
@@ -422,56 +480,73 @@ finish(Delivery *d, CURLcode result)
 	d->headers = NULL;
 }
 
-/* Send every claimed delivery, execlave.webhook_concurrency at a time. */
+/* Mark a delivery finished: its outcome waits in the pool to be recorded. */
 static void
-send_all(Delivery *ds, int n)
+mark_done(Delivery *d)
 {
-	int			next = 0;
-	int			running = 0;
+	d->state = DELIVERY_DONE;
+	d->done_at = GetCurrentTimestamp();
+	done++;
+}
 
-	pgstat_report_activity(STATE_RUNNING, "execlave webhook worker: sending");
-	if (send_owner == NULL)
-		send_owner = ResourceOwnerCreate(NULL, "execlave webhook worker");
-	CurrentResourceOwner = send_owner;
-	while (next < n || running > 0)
+/*
+ * Start claimed deliveries, in claim order, while request slots are free
+ * (execlave.webhook_concurrency).  One that cannot be sent (its event is
+ * gone, its secret is bad) is done at once.
+ */
+static void
+start_claimed(void)
+{
+	CurrentResourceOwner = send_owner;	/* for the HMAC contexts */
+	for (int i = 0; i < pool_len && sending < execlave_webhook_concurrency; i++)
 	{
-		CURLMsg    *msg;
-		int			left;
-		int			still;
+		Delivery   *d = pool[i];
+		MemoryContext old;
 
-		while (next < n && running < execlave_webhook_concurrency)
-		{
-			Delivery   *d = &ds[next++];
-
-			if (d->body == NULL)
-			{
-				d->error = pstrdup("the event no longer exists");
-				continue;
-			}
+		if (d->state != DELIVERY_CLAIMED)
+			continue;
+		old = MemoryContextSwitchTo(d->cxt);
+		if (d->body == NULL)
+			d->error = pstrdup("the event no longer exists");
+		else
 			prepare(d);
-			if (d->easy == NULL)
-				continue;		/* prepare() set an error */
-			curl_multi_add_handle(multi, d->easy);
-			running++;
-		}
-		curl_multi_perform(multi, &still);
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		MemoryContextSwitchTo(old);
+		if (d->easy == NULL)
 		{
-			Delivery   *d;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &d);
-			finish(d, msg->data.result);
-			running--;
+			mark_done(d);		/* prepare() or the check above set an error */
+			continue;
 		}
-		if (running > 0)
-			curl_multi_poll(multi, NULL, 0, 100, NULL);
-		if (!PostmasterIsAlive())
-			proc_exit(1);
-		CHECK_FOR_INTERRUPTS();
+		curl_multi_add_handle(multi, d->easy);
+		d->state = DELIVERY_SENDING;
+		sending++;
 	}
 	CurrentResourceOwner = NULL;
+}
+
+/* Let libcurl move the requests in flight on, and collect the finished ones. */
+static void
+progress(void)
+{
+	CURLMsg    *msg;
+	int			left;
+	int			still;
+
+	pgstat_report_activity(STATE_RUNNING, "execlave webhook worker: sending");
+	curl_multi_perform(multi, &still);
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		Delivery   *d;
+		MemoryContext old;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &d);
+		old = MemoryContextSwitchTo(d->cxt);
+		finish(d, msg->data.result);
+		MemoryContextSwitchTo(old);
+		sending--;
+		mark_done(d);
+	}
 }
 
 /* Seconds until the next attempt after a failed attempt number `attempt`. */
@@ -485,9 +560,9 @@ retry_delay(const Delivery *d)
 	return base * (0.8 + 0.4 * pg_prng_double(&pg_global_prng_state));	/* +-20% jitter */
 }
 
-/* Record the outcomes of one batch, and disable endpoints that answered 410. */
+/* Record the given outcomes, and disable endpoints that answered 410. */
 static void
-record(Delivery *ds, int n)
+record(Delivery **ds, int n)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * n),
 			   *attempts = palloc(sizeof(Datum) * n),
@@ -509,7 +584,7 @@ record(Delivery *ds, int n)
 
 	for (int i = 0; i < n; i++)
 	{
-		Delivery   *d = &ds[i];
+		Delivery   *d = ds[i];
 		const char *status;
 		double		delay = 0;
 
@@ -578,7 +653,52 @@ record(Delivery *ds, int n)
 	end_tx();
 }
 
-/* A multi handle; its connection cache keeps connections alive between rounds. */
+/*
+ * Record the finished deliveries in one transaction and let them go from the
+ * pool, which keeps its claim order.
+ */
+static void
+record_done(MemoryContext scratch)
+{
+	MemoryContext old = MemoryContextSwitchTo(scratch);
+	Delivery  **ds = palloc(sizeof(Delivery *) * done);
+	int			n = 0;
+	int			kept = 0;
+
+	for (int i = 0; i < pool_len; i++)
+	{
+		if (pool[i]->state == DELIVERY_DONE)
+			ds[n++] = pool[i];
+		else
+			pool[kept++] = pool[i];
+	}
+	Assert(n == done);
+	record(ds, n);
+	for (int i = 0; i < n; i++)
+		MemoryContextDelete(ds[i]->cxt);
+	pool_len = kept;
+	done = 0;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(scratch);
+}
+
+/* Is it time to record the finished deliveries? */
+static bool
+record_due(void)
+{
+	TimestampTz oldest = 0;
+
+	if (done == 0)
+		return false;
+	if (done == pool_len || done * 2 >= execlave_webhook_batch_size)
+		return true;
+	for (int i = 0; i < pool_len; i++)
+		if (pool[i]->state == DELIVERY_DONE && (oldest == 0 || pool[i]->done_at < oldest))
+			oldest = pool[i]->done_at;
+	return TimestampDifferenceExceeds(oldest, GetCurrentTimestamp(), RECORD_DELAY_MS);
+}
+
+/* A multi handle; its connection cache keeps connections alive. */
 static CURLM *
 new_multi(void)
 {
@@ -603,8 +723,11 @@ withdraw(int code, Datum arg)
 void
 execlave_webhook_worker_main(Datum arg)
 {
-	MemoryContext batch_cxt;
+	MemoryContext scratch;
 	bool		first = true;
+	bool		renew_multi = false;
+	bool		may_be_due = true;	/* claim without waiting for next_claim */
+	TimestampTz next_claim = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -622,13 +745,16 @@ execlave_webhook_worker_main(Datum arg)
 				 errmsg("execlave webhook worker: could not initialise libcurl")));
 	multi = new_multi();
 	load_schedule();
-	batch_cxt = AllocSetContextCreate(TopMemoryContext, "execlave webhook batch", ALLOCSET_DEFAULT_SIZES);
+	send_owner = ResourceOwnerCreate(NULL, "execlave webhook worker");
+	pool_cxt = AllocSetContextCreate(TopMemoryContext, "execlave webhook pool", ALLOCSET_DEFAULT_SIZES);
+	scratch = AllocSetContextCreate(TopMemoryContext, "execlave webhook scratch", ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
 			(errmsg("execlave webhook worker started for database \"%s\"", execlave_database)));
 
 	for (;;)
 	{
 		long		sleep_ms = execlave_webhook_poll_interval_ms;
+		TimestampTz now;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -639,37 +765,83 @@ execlave_webhook_worker_main(Datum arg)
 			/*
 			 * Drop kept-alive connections: they were vetted under the old
 			 * settings (the SSRF guard runs only when a connection opens).
+			 * Requests in flight finish on the old handle first.
 			 */
+			renew_multi = true;
+			may_be_due = true;
+		}
+		if (renew_multi && sending == 0)
+		{
 			curl_multi_cleanup(multi);
 			multi = new_multi();
+			renew_multi = false;
 		}
 
-		if (!extension_ready())
-			sleep_ms = 10000;
+		if (pool_len == 0 && !extension_ready())
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10000, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			may_be_due = true;
+			continue;
+		}
+		if (first)
+		{
+			release_leases();
+			first = false;
+		}
+
+		/* claim while the pool is at most half full and something may be due */
+		now = GetCurrentTimestamp();
+		if (pool_len * 2 <= execlave_webhook_batch_size && pool_len < execlave_webhook_batch_size
+			&& (may_be_due || now >= next_claim))
+		{
+			int			room = execlave_webhook_batch_size - pool_len;
+			int			n = claim(room, &sleep_ms);
+
+			may_be_due = n == room;
+			next_claim = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), may_be_due ? 0 : sleep_ms);
+		}
+
+		/* start, collect, and refill the slots the finished ones freed */
+		if (!renew_multi)
+			start_claimed();
+		if (sending > 0)
+		{
+			progress();
+			if (!renew_multi)
+				start_claimed();
+		}
+		if (record_due())
+		{
+			record_done(scratch);
+			may_be_due = true;	/* the pool has room again */
+			continue;
+		}
+
+		if (pool_len == 0)
+		{
+			now = GetCurrentTimestamp();
+			sleep_ms = next_claim > now ? (long) ((next_claim - now + 999) / 1000) : 0;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Max(sleep_ms, 1), PG_WAIT_EXTENSION);
+		}
 		else
 		{
-			Delivery   *ds;
-			int			n;
-
-			if (first)
+			if (sending > 0)
 			{
-				release_leases();
-				first = false;
+				curl_multi_poll(multi, NULL, 0, POLL_MS, NULL);
+				if (!PostmasterIsAlive())
+					proc_exit(1);
 			}
-			MemoryContextReset(batch_cxt);
-			n = claim(batch_cxt, &ds, &sleep_ms);
-			if (n > 0)
-			{
-				MemoryContext old = MemoryContextSwitchTo(batch_cxt);
-
-				send_all(ds, n);
-				record(ds, n);
-				MemoryContextSwitchTo(old);
-				continue;		/* more may be due already */
-			}
+			else				/* outcomes waiting for RECORD_DELAY_MS */
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 POLL_MS, PG_WAIT_EXTENSION);
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		if (MyLatch->is_set)
+		{
+			ResetLatch(MyLatch);
+			may_be_due = true;
+		}
 	}
 }

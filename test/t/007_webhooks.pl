@@ -168,6 +168,34 @@ like(sql("SELECT attempts || ' ' || last_error FROM execlave.deliveries WHERE ev
 	qr/^4 .*[Tt]imeout/, 'four attempts, the timeout recorded');
 sql("SELECT execlave_disable_webhook('$slow')");
 
+# A slow endpoint holds its own request slot and nothing else: while its
+# request is in flight, deliveries to another endpoint are claimed, sent and
+# recorded around it.
+my $hold_ms = $ENV{EXECLAVE_TEST_SLOW} ? 30000 : 6000;
+$node->append_conf('postgresql.conf', 'execlave.webhook_timeout = ' . ($hold_ms + 4000));
+$node->reload;
+usleep(500_000);				# the worker rereads its settings within a poll interval
+my $hold = webhook('hold', 'slow', q{'trace.anomaly'}, "?ms=$hold_ms");
+my $quick = webhook('quick', 'ok', q{'cost.threshold'});
+my $held = emit('trace.anomaly', '{"metric": "slow endpoint"}');
+# (the receiver logs a request when it answers it)
+ok(wait_for(sub { sql("SELECT status || ' ' || attempts FROM execlave.deliveries WHERE event_id = $held") eq 'delivering 1' }),
+	'the slow endpoint has its request');
+my @quick = map { emit('cost.threshold', qq({"n": $_})) } 1 .. 20;
+my $quick_list = join(',', @quick);
+ok(wait_for(sub { sql("SELECT count(*) FROM execlave.deliveries WHERE event_id IN ($quick_list) AND status = 'succeeded'") eq '20' },
+		$hold_ms / 1000),
+	'20 deliveries to another endpoint, each emitted after the slow request started, succeed');
+is(sql("SELECT status || ' ' || attempts FROM execlave.deliveries WHERE event_id = $held") . ' ' . scalar(received('hold')),
+	'delivering 1 0', 'while the slow request is still in flight, unanswered');
+is(scalar(received('quick')), 20, 'each was received once');
+ok(wait_for(sub { sql("SELECT status FROM execlave.deliveries WHERE event_id = $held") eq 'succeeded' }, $hold_ms / 1000 + 10),
+	'then the slow delivery succeeds too');
+sql("SELECT execlave_disable_webhook('$hold'), execlave_disable_webhook('$quick')");
+$node->append_conf('postgresql.conf', 'execlave.webhook_timeout = 1000');
+$node->reload;
+usleep(500_000);
+
 my $fail = webhook('fail', 'fail', q{'trace.anomaly'});
 $ev = emit('trace.anomaly', '{"metric": "dead"}');
 my $did;
