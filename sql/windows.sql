@@ -186,6 +186,43 @@ SELECT put('tx-agent', 1) AS after_savepoint_rollback;
 COMMIT;
 SELECT requests FROM usage('tx-agent') WHERE period = 'minute';
 SELECT put('tx-agent', 1) AS third_refused;
+-- nested savepoints: a released child's additions go with its parent
+SELECT execlave_register_agent('nest-agent') IS NOT NULL AS registered;
+SELECT execlave_create_policy('nest-rate', 'rate_limit', 'log', '{"max_requests_per_minute": 100000}', ARRAY['nest-agent']) IS NOT NULL AS created;
+BEGIN;
+SELECT put('nest-agent', 1) AS top_level;
+SAVEPOINT a;
+SELECT put('nest-agent', 1) AS in_a;
+SAVEPOINT b;
+SELECT put('nest-agent', 2) AS in_b_released_into_a;
+RELEASE SAVEPOINT b;
+SAVEPOINT c;
+SELECT put('nest-agent', 1) AS in_c_rolled_back;
+ROLLBACK TO SAVEPOINT c;
+SELECT put('nest-agent', 1) AS in_a_again;
+ROLLBACK TO SAVEPOINT a;
+SAVEPOINT d;
+SELECT put('nest-agent', 3) AS in_d_released;
+RELEASE SAVEPOINT d;
+COMMIT;
+SELECT requests AS four_counted FROM usage('nest-agent') WHERE period = 'minute';
+-- 3000 subtransactions in one transaction, every third rolled back after its insert
+DO $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        BEGIN
+            INSERT INTO execlave.traces (agent_key) VALUES ('nest-agent');
+            IF i % 3 = 0 THEN
+                RAISE EXCEPTION 'undo';
+            END IF;
+        EXCEPTION WHEN raise_exception THEN
+            NULL;
+        END;
+    END LOOP;
+END
+$$;
+SELECT requests AS counted, (SELECT count(*) FROM execlave.traces WHERE agent_key = 'nest-agent') AS stored
+FROM usage('nest-agent') WHERE period = 'minute';
 
 -------------------------------------------------------------------------------
 -- trace.anomaly: not before the warm-up, then > k standard deviations; one per minute

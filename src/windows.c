@@ -321,26 +321,26 @@ static void
 windows_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)
 {
-	int			k = 0;
+	int			k = nreservations;
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	for (int i = 0; i < nreservations; i++)
+	/* this subtransaction's additions are the array's suffix (see remember()) */
+	while (k > 0 && reservations[k - 1].subid == mySubid)
+		k--;
+	for (int i = k; i < nreservations; i++)
 	{
-		Reservation *r = &reservations[i];
-
-		if (r->subid == mySubid)
-		{
-			if (event == SUBXACT_EVENT_ABORT_SUB)
-			{
-				unreserve(r);
-				continue;
-			}
-			r->subid = parentSubid;
-		}
-		reservations[k++] = *r;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			unreserve(&reservations[i]);
+		else
+			reservations[i].subid = parentSubid;
 	}
-	nreservations = k;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		nreservations = k;
+#ifdef USE_ASSERT_CHECKING
+	for (int i = 0; i < nreservations; i++)
+		Assert(reservations[i].subid != mySubid);
+#endif
 }
 
 /* Called from _PG_init: GUCs, and shared memory when preloaded. */
@@ -827,17 +827,27 @@ note_addition(Reservation *a, const UsageKey *key, const Counts *c, int64 count,
 	a->cost = cost;
 }
 
-/* Remember an addition (a) for abort, merged with an earlier one when it can be. */
+/*
+ * Remember an addition (a) for abort, merged with an earlier one of the same
+ * subtransaction when it can be.
+ *
+ * The array keeps the current subtransaction's additions as its suffix: they
+ * are appended under its id, a committing child's are relabelled with the
+ * parent's id where they lie (at the end), an aborting child's are cut off.
+ * So remember() and the subtransaction callback look at that suffix only,
+ * and a transaction of many subtransactions (a PL/pgSQL loop with an
+ * EXCEPTION block, ingest_traces) stays linear.
+ */
 static void
 remember(const Reservation *a)
 {
 	SubTransactionId subid = GetCurrentSubTransactionId();
 
-	for (int i = nreservations - 1; i >= 0; i--)
+	for (int i = nreservations - 1; i >= 0 && reservations[i].subid == subid; i--)
 	{
 		Reservation *r = &reservations[i];
 
-		if (r->subid == subid && r->minute_no == a->minute_no && r->hour_no == a->hour_no &&
+		if (r->minute_no == a->minute_no && r->hour_no == a->hour_no &&
 			r->day_no == a->day_no && r->month_no == a->month_no &&
 			memcmp(&r->key, &a->key, sizeof(UsageKey)) == 0)
 		{
@@ -1019,6 +1029,16 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 		if (!(ps[i]->type == POLICY_BUDGET_CAP && ps[i]->budget_per_policy) &&
 			!(ps[i]->type == POLICY_COST_LIMIT && ps[i]->max_cost_day < 0))
 			need_agent = true;
+
+	/*
+	 * A per-trace cap refuses on the request alone, so before anything is
+	 * counted: a shared budget must not hold a refused trace's cost even for
+	 * the moment its violation takes to be recorded.
+	 */
+	for (int i = 0; accept && i < n; i++)
+		if (ps[i]->type == POLICY_COST_LIMIT && effective_mode(ps[i]) == MODE_BLOCK &&
+			ps[i]->max_cost_trace >= 0 && cost > ps[i]->max_cost_trace)
+			accept = false;
 
 	memset(&before, 0, sizeof(before));
 	if (need_agent)

@@ -42,19 +42,34 @@ is( $node->safe_psql('postgres', q{SELECT period_start FROM execlave_usage('hot'
 unlike(slurp_file($node->logfile), qr/invalid configuration parameter name "execlave\./,
 	'no execlave setting was discarded at startup');
 
+# pgbench with 2 clients running `SELECT $call` $per_client times each: started
+# in the background; pgbench_done() waits and checks every transaction ran.
+sub pgbench_start
+{
+	my ($name, $call, $per_client) = @_;
+	my $script = $node->basedir . "/$name.sql";
+	open(my $fh, '>', $script) or die $!;
+	print $fh "SELECT $call;\n";
+	close $fh;
+	my %run = (name => $name, n => 2 * $per_client, out => '', err => '');
+	$run{h} = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-t', $per_client, '-f', $script, $node->connstr('postgres') ],
+		'>', \$run{out}, '2>', \$run{err});
+	return \%run;
+}
+
+sub pgbench_done
+{
+	my ($run) = @_;
+	$run->{h}->finish;
+	like($run->{out}, qr/number of transactions actually processed: $run->{n}/,
+		"pgbench: 2 clients x @{[$run->{n} / 2]} for $run->{name}") or diag($run->{err});
+}
+
 sub pgbench
 {
 	my ($agent, $per_client) = @_;
-	my $script = $node->basedir . "/put_$agent.sql";
-	open(my $fh, '>', $script) or die $!;
-	print $fh "SELECT put('$agent');\n";
-	close $fh;
-	my ($out, $err) = ('', '');
-	IPC::Run::run(
-		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-t', $per_client, '-f', $script, $node->connstr('postgres') ],
-		'>', \$out, '2>', \$err);
-	like($out, qr/number of transactions actually processed: @{[2 * $per_client]}/,
-		"pgbench: 2 clients x $per_client for $agent") or diag($err);
+	pgbench_done(pgbench_start("put_$agent", "put('$agent')", $per_client));
 }
 
 # Two sessions, one agent, log mode: every trace is counted once.
@@ -74,6 +89,46 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM execlave.violations WHERE
 	'300', 'each of the 300 refused traces has its violation');
 is($node->safe_psql('postgres', q{SELECT requests FROM execlave_usage('capped') WHERE period = 'hour'}),
 	'500', 'refused traces are not counted');
+
+# A trace a per-trace cap refuses is never counted, not even while its
+# violation is being recorded: with 'big' sending traces of 60 USD over its
+# 0.50 USD per-trace cap, a concurrent 50 USD estimate for 'small' under the
+# same shared 100 USD budget is always allowed.
+$node->safe_psql('postgres', q{
+    SELECT execlave_register_agent('small');
+    SELECT execlave_register_agent('big');
+    SELECT execlave_create_policy('shared-budget', 'budget_cap', 'block',
+        '{"max_cost_per_month": 100, "scope": "policy"}', ARRAY['small', 'big']);
+    SELECT execlave_create_policy('big-per-trace', 'cost_limit', 'block', '{"max_cost_per_trace": 0.50}', ARRAY['big']);
+    CREATE TABLE denied (at timestamptz DEFAULT clock_timestamp(), answer jsonb);
+    CREATE FUNCTION check_small() RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        answer jsonb := execlave_enforce('small', 'q', estimated_cost => 50);
+    BEGIN
+        IF NOT (answer->>'allowed')::boolean THEN
+            INSERT INTO denied (answer) VALUES (answer);
+        END IF;
+    END $$;
+    CREATE FUNCTION put_cost(agent text, cost numeric) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO execlave.traces (agent_key, input, cost_usd) VALUES (agent, 'load', cost);
+    EXCEPTION WHEN SQLSTATE 'EX003' THEN
+        NULL;
+    END $$;
+});
+my $big = pgbench_start('put_big', "put_cost('big', 60)", 300);
+my $small = pgbench_start('check_small', 'check_small()', 600);
+pgbench_done($big);
+pgbench_done($small);
+is($node->safe_psql('postgres', q{SELECT count(*) FROM denied}), '0',
+	'no estimate under the shared budget was refused while over-cap traces were being refused')
+  or diag($node->safe_psql('postgres', q{SELECT answer FROM denied LIMIT 1}));
+is( $node->safe_psql('postgres', q{
+        SELECT (SELECT count(*) FROM execlave.traces WHERE agent_key = 'big') || ' ' ||
+               (SELECT count(*) FROM execlave.violations WHERE agent_key = 'big')}),
+	'0 600', 'every over-cap trace was refused, each with its violation');
+is($node->safe_psql('postgres', q{SELECT spend_usd FROM execlave_usage('big') WHERE period = 'month'}),
+	'0.00', 'and none of them was counted');
 
 # A restart loses shared memory; the counters come back from the traces.
 $node->safe_psql('postgres', q{
