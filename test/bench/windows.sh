@@ -22,6 +22,12 @@
 #    the baseline table.  "scaling" = TPS with 2 clients / TPS with 1 client:
 #    if the counters serialised the two clients on the one agent, execlave's
 #    scaling would fall well below the baseline's.
+# C. One transaction of N subtransactions, one trace each (a PL/pgSQL loop
+#    with an EXCEPTION block per trace, as ingest_traces runs a batch), for
+#    N = BENCH_SUBXACTS and 2N, into execlave.traces and into the baseline.
+#    "growth" = time for 2N / time for N: about 2 when the bookkeeping of
+#    what each subtransaction counted stays linear (it once scanned every
+#    earlier subtransaction's entries: quadratic).
 #
 # Runs in its own database, execlave_bench_windows, dropped and recreated
 # every run and left in place afterwards.  The report is also written to
@@ -32,12 +38,14 @@
 #   BENCH_ROUNDS           measured rounds of A (default 5)
 #   BENCH_PGBENCH_SECS     duration of each pgbench run in B (default 8)
 #   BENCH_PGBENCH_ROUNDS   rounds of B (default 3)
+#   BENCH_SUBXACTS         N of C (default 20000)
 set -euo pipefail
 
 ROWS=${BENCH_ROWS:-50000}
 ROUNDS=${BENCH_ROUNDS:-5}
 PGBENCH_SECS=${BENCH_PGBENCH_SECS:-8}
 PGBENCH_ROUNDS=${BENCH_PGBENCH_ROUNDS:-3}
+SUBXACTS=${BENCH_SUBXACTS:-20000}
 DB=execlave_bench_windows
 INSERT_TARGET=0.70
 
@@ -45,7 +53,7 @@ BENCH_NAME=windows.sh
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-bench_check_int ROWS ROUNDS PGBENCH_SECS PGBENCH_ROUNDS
+bench_check_int ROWS ROUNDS PGBENCH_SECS PGBENCH_ROUNDS SUBXACTS
 PGBENCH=$(bench_pg_program pgbench)
 bench_check_server
 [ "$(q postgres -Atc "SELECT count(*) FROM pg_settings WHERE name = 'execlave.max_tracked_agents'")" = 1 ] ||
@@ -82,6 +90,27 @@ LANGUAGE sql AS $$
            'gpt-4o', 300 + i % 97, 100 + i % 31, 400 + i % 97 + i % 31, 0.0001 * (1 + i % 50), 200 + i % 300
     FROM generate_series(1, n) i
 $$;
+-- C: n subtransactions of one trace each
+CREATE FUNCTION bench.subxacts_execlave(n int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..n LOOP
+        BEGIN
+            INSERT INTO execlave.traces (agent_key, input, cost_usd) VALUES ('solo', 'sub', 0.0001);
+        EXCEPTION WHEN SQLSTATE 'EX003' THEN NULL;
+        END;
+    END LOOP;
+END $$;
+CREATE FUNCTION bench.subxacts_plain(n int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    agent uuid := (SELECT id FROM execlave.agents WHERE key = 'solo');
+BEGIN
+    FOR i IN 1..n LOOP
+        BEGIN
+            INSERT INTO bench.traces_plain (agent_id, agent_key, input, cost_usd) VALUES (agent, 'solo', 'sub', 0.0001);
+        EXCEPTION WHEN SQLSTATE 'EX003' THEN NULL;
+        END;
+    END LOOP;
+END $$;
 SQL
 
 # A -------------------------------------------------------------------------
@@ -145,6 +174,23 @@ for r in $(seq 1 "$PGBENCH_ROUNDS"); do
 done
 q "$DB" -c "TRUNCATE execlave.traces, bench.traces_plain" >/dev/null
 
+# C -------------------------------------------------------------------------
+subxacts_secs() {  # execlave|plain n -> seconds
+    local t0 t1
+    t0=$(date +%s%N)
+    q "$DB" -c "SELECT bench.subxacts_$1($2)" >/dev/null
+    t1=$(date +%s%N)
+    q "$DB" -c "TRUNCATE execlave.traces, bench.traces_plain" >/dev/null
+    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}'
+}
+echo "==> C: one transaction of $SUBXACTS and of $((2 * SUBXACTS)) subtransactions, one trace each"
+declare -A SUB
+for s in plain execlave; do
+    subxacts_secs "$s" 1000 >/dev/null     # warm-up
+    SUB[$s,1]=$(subxacts_secs "$s" "$SUBXACTS")
+    SUB[$s,2]=$(subxacts_secs "$s" $((2 * SUBXACTS)))
+done
+
 # Report ---------------------------------------------------------------------
 REPORT=$(q "$DB" -At -F '|' <<SQL
 WITH m AS (
@@ -190,6 +236,16 @@ SQL
     echo "   scaling = TPS with 2 clients / TPS with 1 client (2 cores: server, pgbench and kernel share them);"
     echo "   execlave's scaling close to the baseline's means the two clients do not queue behind one another"
     echo
-    echo "summary: $(awk -F'|' '$1=="A" && $2=="policies" {printf "INSERT ratio %s (>= %s)", $5, t}' t="$INSERT_TARGET" <<<"$REPORT") | $(awk -F'|' '$1=="B" {printf "%s scaling %s; ", $2, $5}' <<<"$REPORT")$((SECONDS - START_TIME)) s in all"
+    echo "C. one transaction of N subtransactions (PL/pgSQL EXCEPTION block), one trace each, ONE agent"
+    printf '   %-44s %10s %10s %9s %s\n' "table" "N=$SUBXACTS" "2N" "growth" "2N vs plain"
+    for s in execlave plain; do
+        [ "$s" = plain ] && name="bench.traces_plain (no trigger)" || name="execlave.traces (three windowed policies)"
+        printf '   %-44s %9ss %9ss %9s %s\n' "$name" "${SUB[$s,1]}" "${SUB[$s,2]}" \
+            "$(awk -v a="${SUB[$s,1]}" -v b="${SUB[$s,2]}" 'BEGIN {printf "%.2f", b / a}')" \
+            "$(awk -v a="${SUB[plain,2]}" -v b="${SUB[$s,2]}" 'BEGIN {printf "%.2f", b / a}')"
+    done
+    echo "   growth = time for 2N / time for N: 2 is linear"
+    echo
+    echo "summary: $(awk -F'|' '$1=="A" && $2=="policies" {printf "INSERT ratio %s (>= %s)", $5, t}' t="$INSERT_TARGET" <<<"$REPORT") | $(awk -F'|' '$1=="B" {printf "%s scaling %s; ", $2, $5}' <<<"$REPORT")| subtransactions growth $(awk -v a="${SUB[execlave,1]}" -v b="${SUB[execlave,2]}" 'BEGIN {printf "%.2f", b / a}') (plain $(awk -v a="${SUB[plain,1]}" -v b="${SUB[plain,2]}" 'BEGIN {printf "%.2f", b / a}')) | $((SECONDS - START_TIME)) s in all"
 } | tee "$WORK/report.txt"
 bench_save_report windows.last.txt "$(cat "$WORK/report.txt")"
