@@ -81,7 +81,6 @@ typedef struct Delivery
 {
 	MemoryContext cxt;
 	DeliveryState state;
-	TimestampTz done_at;
 	int64		id;
 	int32		attempt;		/* attempt number this claim made */
 	char	   *webhook_id;
@@ -105,8 +104,10 @@ static MemoryContext pool_cxt = NULL;	/* parent of every Delivery's cxt */
 static Delivery **pool = NULL;	/* the deliveries held, in claim order */
 static int	pool_len = 0;
 static int	pool_room = 0;
+static int	started = 0;		/* pool[0 .. started-1] are sending or done */
 static int	sending = 0;		/* how many of them are DELIVERY_SENDING */
 static int	done = 0;			/* how many are DELIVERY_DONE */
+static TimestampTz first_done_at;	/* when the oldest unrecorded outcome came */
 static ResourceOwner send_owner = NULL;	/* for HMAC contexts while no transaction is open */
 static double *schedule = NULL;	/* retry delays in seconds */
 static int	schedule_len = 0;
@@ -485,26 +486,27 @@ static void
 mark_done(Delivery *d)
 {
 	d->state = DELIVERY_DONE;
-	d->done_at = GetCurrentTimestamp();
-	done++;
+	if (done++ == 0)
+		first_done_at = GetCurrentTimestamp();
 }
 
 /*
  * Start claimed deliveries, in claim order, while request slots are free
  * (execlave.webhook_concurrency).  One that cannot be sent (its event is
- * gone, its secret is bad) is done at once.
+ * gone, its secret is bad) is done at once.  The ones not started yet are
+ * the pool's suffix from `started` on: deliveries start in pool order, and
+ * recording keeps that order.
  */
 static void
 start_claimed(void)
 {
 	CurrentResourceOwner = send_owner;	/* for the HMAC contexts */
-	for (int i = 0; i < pool_len && sending < execlave_webhook_concurrency; i++)
+	for (; started < pool_len && sending < execlave_webhook_concurrency; started++)
 	{
-		Delivery   *d = pool[i];
+		Delivery   *d = pool[started];
 		MemoryContext old;
 
-		if (d->state != DELIVERY_CLAIMED)
-			continue;
+		Assert(d->state == DELIVERY_CLAIMED);
 		old = MemoryContextSwitchTo(d->cxt);
 		if (d->body == NULL)
 			d->error = pstrdup("the event no longer exists");
@@ -677,6 +679,7 @@ record_done(MemoryContext scratch)
 	for (int i = 0; i < n; i++)
 		MemoryContextDelete(ds[i]->cxt);
 	pool_len = kept;
+	started -= n;				/* every done one was among the started */
 	done = 0;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(scratch);
@@ -686,16 +689,11 @@ record_done(MemoryContext scratch)
 static bool
 record_due(void)
 {
-	TimestampTz oldest = 0;
-
 	if (done == 0)
 		return false;
 	if (done == pool_len || done * 2 >= execlave_webhook_batch_size)
 		return true;
-	for (int i = 0; i < pool_len; i++)
-		if (pool[i]->state == DELIVERY_DONE && (oldest == 0 || pool[i]->done_at < oldest))
-			oldest = pool[i]->done_at;
-	return TimestampDifferenceExceeds(oldest, GetCurrentTimestamp(), RECORD_DELAY_MS);
+	return TimestampDifferenceExceeds(first_done_at, GetCurrentTimestamp(), RECORD_DELAY_MS);
 }
 
 /* A multi handle; its connection cache keeps connections alive. */
