@@ -22,16 +22,18 @@
  *   3. record (own transaction): the finished deliveries, in one UPDATE
  *      guarded by the attempt number so a stale outcome cannot overwrite a
  *      newer claim, once nothing else is in flight, half the pool has
- *      finished, or the oldest outcome has waited RECORD_DELAY_MS; endpoints
- *      that answered 410 are disabled.
+ *      finished, no request has started for QUIET_MS (the ones in flight
+ *      are slow), or the oldest outcome has waited RECORD_DELAY_MS;
+ *      endpoints that answered 410 are disabled.
  *
  * So a slow endpoint holds one request slot per delivery of its own, and the
  * rest of the pool keeps being claimed, sent and recorded around it.  When
  * the pool is empty the worker sleeps on its latch until a committing
  * transaction that wrote deliveries wakes it (webhooks.c), the next retry is
- * due, or the poll interval passes; while requests are in flight it looks at
- * its latch every POLL_MS.  At start it makes every 'delivering' row due at
- * once: as the only worker, it knows no delivery is in flight.
+ * due, or the poll interval passes.  While requests are in flight it looks
+ * at its latch every POLL_MS, or, when only slow ones are left, waits on its
+ * latch and their sockets together.  At start it makes every 'delivering'
+ * row due at once: as the only worker, it knows no delivery is in flight.
  *
  * Standard Webhooks: webhook-id = "msg_" + delivery id (the same on every
  * retry), webhook-timestamp = Unix seconds at sending, webhook-signature =
@@ -68,6 +70,12 @@
 #define RECORD_DELAY_MS 20
 /* How often the worker looks at its latch while requests are in flight. */
 #define POLL_MS 10
+/*
+ * No request started for this long: the ones in flight are slow.  Then the
+ * finished ones are recorded at once, and the worker waits on its latch and
+ * the requests' sockets together, so a new delivery is not kept waiting.
+ */
+#define QUIET_MS 5
 
 typedef enum DeliveryState
 {
@@ -108,6 +116,7 @@ static int	started = 0;		/* pool[0 .. started-1] are sending or done */
 static int	sending = 0;		/* how many of them are DELIVERY_SENDING */
 static int	done = 0;			/* how many are DELIVERY_DONE */
 static TimestampTz first_done_at;	/* when the oldest unrecorded outcome came */
+static TimestampTz last_start_at;	/* when the newest request started */
 static ResourceOwner send_owner = NULL;	/* for HMAC contexts while no transaction is open */
 static double *schedule = NULL;	/* retry delays in seconds */
 static int	schedule_len = 0;
@@ -521,6 +530,7 @@ start_claimed(void)
 		curl_multi_add_handle(multi, d->easy);
 		d->state = DELIVERY_SENDING;
 		sending++;
+		last_start_at = GetCurrentTimestamp();
 	}
 	CurrentResourceOwner = NULL;
 }
@@ -685,15 +695,71 @@ record_done(MemoryContext scratch)
 	MemoryContextReset(scratch);
 }
 
+/* Are the requests in flight all slow ones (none started for QUIET_MS)? */
+static bool
+quiet(TimestampTz now)
+{
+	return sending > 0 && started == pool_len && TimestampDifferenceExceeds(last_start_at, now, QUIET_MS);
+}
+
 /* Is it time to record the finished deliveries? */
 static bool
 record_due(void)
 {
+	TimestampTz now;
+
 	if (done == 0)
 		return false;
 	if (done == pool_len || done * 2 >= execlave_webhook_batch_size)
 		return true;
-	return TimestampDifferenceExceeds(first_done_at, GetCurrentTimestamp(), RECORD_DELAY_MS);
+	now = GetCurrentTimestamp();
+	return quiet(now) || TimestampDifferenceExceeds(first_done_at, now, RECORD_DELAY_MS);
+}
+
+/*
+ * Wait up to timeout_ms for the latch or for a socket of a request in flight.
+ * Only while the requests in flight are slow ones (building the wait set
+ * costs a few system calls per socket); when libcurl gives no sockets to
+ * wait on, a short curl_multi_poll() does.
+ */
+static void
+wait_quietly(long timeout_ms)
+{
+	fd_set		rd,
+				wr,
+				ex;
+	int			maxfd = -1;
+	long		curl_ms = -1;
+	int			nfds = 0;
+	WaitEventSet *set;
+	WaitEvent	event;
+
+	FD_ZERO(&rd);
+	FD_ZERO(&wr);
+	FD_ZERO(&ex);
+	if (curl_multi_fdset(multi, &rd, &wr, &ex, &maxfd) != CURLM_OK || maxfd < 0 || maxfd >= FD_SETSIZE)
+	{
+		curl_multi_poll(multi, NULL, 0, POLL_MS, NULL);
+		return;
+	}
+	if (curl_multi_timeout(multi, &curl_ms) == CURLM_OK && curl_ms >= 0 && curl_ms < timeout_ms)
+		timeout_ms = curl_ms;
+	for (int fd = 0; fd <= maxfd; fd++)
+		if (FD_ISSET(fd, &rd) || FD_ISSET(fd, &wr))
+			nfds++;
+	set = CreateWaitEventSet(CurrentMemoryContext, nfds + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int fd = 0; fd <= maxfd; fd++)
+	{
+		uint32		events = (FD_ISSET(fd, &rd) ? WL_SOCKET_READABLE : 0) |
+			(FD_ISSET(fd, &wr) ? WL_SOCKET_WRITEABLE : 0);
+
+		if (events != 0)
+			AddWaitEventToSet(set, events, fd, NULL, NULL);
+	}
+	(void) WaitEventSetWait(set, timeout_ms, &event, 1, PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
 }
 
 /* A multi handle; its connection cache keeps connections alive. */
@@ -826,9 +892,28 @@ execlave_webhook_worker_main(Datum arg)
 		}
 		else
 		{
-			if (sending > 0)
+			now = GetCurrentTimestamp();
+			if (sending > 0 && quiet(now))
 			{
-				curl_multi_poll(multi, NULL, 0, POLL_MS, NULL);
+				/* until a claim is due, if the pool has room for one */
+				if (pool_len * 2 > execlave_webhook_batch_size)
+					sleep_ms = execlave_webhook_poll_interval_ms;
+				else
+					sleep_ms = may_be_due ? 0 : next_claim > now ? (long) ((next_claim - now + 999) / 1000) : 0;
+				wait_quietly(Max(sleep_ms, 1));
+			}
+			else if (sending > 0)
+			{
+				long		poll_ms = POLL_MS;
+
+				/* outcomes waiting: look again when the worker may turn quiet */
+				if (done > 0)
+				{
+					long		since = (long) ((now - last_start_at) / 1000);
+
+					poll_ms = Max(1, Min(POLL_MS, QUIET_MS - since));
+				}
+				curl_multi_poll(multi, NULL, 0, (int) poll_ms, NULL);
 				if (!PostmasterIsAlive())
 					proc_exit(1);
 			}

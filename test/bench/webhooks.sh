@@ -13,8 +13,13 @@
 #    for one endpoint; time from just before COMMIT until the last delivery
 #    is recorded 'succeeded' (max(delivered_at)): deliveries per second.  The
 #    same with four endpoints subscribed to cost.threshold and BENCH_EVENTS / 4
-#    events (informational).  One warm-up round, then BENCH_ROUNDS rounds,
-#    the order of the two variants rotating.
+#    events (informational).  And the one-endpoint measurement again with,
+#    first in the same transaction, one agent.resumed event for an endpoint
+#    that accepts the connection and never answers (a listening socket that
+#    never accepts, so the request waits for execlave.webhook_timeout): the
+#    stall must not hold up the other deliveries; ratio = its deliveries/s /
+#    the plain one-endpoint deliveries/s, target >= 0.80.  One warm-up round,
+#    then BENCH_ROUNDS rounds, the order of the three variants rotating.
 # B. Latency at a low rate: BENCH_LATENCY_EVENTS events, one per transaction,
 #    about 20 ms apart so that the worker is idle in between; for each, the
 #    time from the end of its COMMIT to the request's arrival at nginx
@@ -29,8 +34,8 @@
 # (the receiver is on loopback); at exit it deletes the endpoints with their
 # deliveries, truncates execlave.events if the table held nothing but its
 # events, restores every setting it changed and stops nginx.  It refuses to
-# run if another active endpoint is subscribed to trace.anomaly or
-# cost.threshold (it would receive the benchmark's events).
+# run if another active endpoint is subscribed to trace.anomaly,
+# cost.threshold or agent.resumed (it would receive the benchmark's events).
 # The report is also written to test/bench/out/webhooks.last.txt.
 # Settings (environment):
 #   PGHOST/PGPORT/PGUSER   server (default: the local cluster of scripts/local.sh)
@@ -51,6 +56,7 @@ MULTI=4                         # endpoints of the informational variant of A
 LATENCY_GAP_MS=20               # B: pause after each COMMIT
 POLL_S=0.05                     # how often the waits look at execlave.deliveries
 THROUGHPUT_TARGET=2000          # A: deliveries/s, one endpoint
+STALL_TARGET=0.80               # A: deliveries/s with a stalled endpoint / without
 LATENCY_TARGET_MS=20            # B: p50, end of COMMIT -> request received
 DESC='execlave webhooks.sh benchmark'
 
@@ -84,7 +90,7 @@ OTHERS=$(q "$DB" -At -v desc="$DESC" <<'SQL'
 SELECT string_agg(format('%s (%s)', url, coalesce(array_to_string(events, ', '), 'every event')), '; ')
 FROM execlave.webhooks
 WHERE active AND description IS DISTINCT FROM :'desc'
-  AND (events IS NULL OR events && ARRAY['trace.anomaly', 'cost.threshold']);
+  AND (events IS NULL OR events && ARRAY['trace.anomaly', 'cost.threshold', 'agent.resumed']);
 SQL
 )
 [ -z "$OTHERS" ] || die "other active endpoints in database $DB would receive the benchmark's events: $OTHERS (disable them with execlave_disable_webhook() first)"
@@ -205,9 +211,14 @@ SQL
         kill "$NGINX_PID" 2>/dev/null
         wait "$NGINX_PID" 2>/dev/null
     fi
+    if [ -n "$STALL_PID" ]; then
+        kill "$STALL_PID" 2>/dev/null
+        wait "$STALL_PID" 2>/dev/null
+    fi
     rm -rf "$WORK"
 }
 NGINX_PID=
+STALL_PID=
 ENDPOINTS_CREATED=0
 declare -a GUC_NAMES=() GUC_PREV=()   # settings changed with ALTER SYSTEM, and what to restore
 WORK=$(mktemp -d)
@@ -218,6 +229,17 @@ trap 'exit 130' INT TERM
 echo "==> starting nginx $NGINX_VERSION ($NGINX) on 127.0.0.1, private configuration"
 start_nginx
 echo "    listening on 127.0.0.1:$PORT (pid $NGINX_PID)"
+# The stalled endpoint: a socket that listens and never accepts, so the
+# kernel completes the connection, takes the request, and nothing answers.
+perl -MIO::Socket::INET -e '
+    my $s = IO::Socket::INET->new(Listen => 128, LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!\n";
+    $| = 1; print $s->sockport, "\n"; sleep 86400;' >"$WORK/stall.port" &
+STALL_PID=$!
+for _ in $(seq 50); do [ -s "$WORK/stall.port" ] && break; sleep 0.1; done
+STALL_PORT=$(cat "$WORK/stall.port")
+[[ $STALL_PORT =~ ^[0-9]+$ ]] || die "could not start the stalled endpoint's listener"
+echo "    the stalled endpoint listens on 127.0.0.1:$STALL_PORT and never answers (pid $STALL_PID)"
 
 echo "==> ALTER SYSTEM SET execlave.webhook_allow_private = on (the receiver is on loopback; restored at exit)"
 set_guc execlave.webhook_allow_private on
@@ -235,15 +257,17 @@ SQL
 )
 [ "$LEFT" = 0 ] || echo "    deleted $LEFT endpoint(s) left by an interrupted run"
 ENDPOINTS_CREATED=1
-read -r SINGLE MULTI_HOOKS < <(q "$DB" -At -F ' ' -v desc="$DESC" -v base="http://127.0.0.1:$PORT" -v multi="$MULTI" <<'SQL'
+read -r SINGLE MULTI_HOOKS STALL < <(q "$DB" -At -F ' ' -v desc="$DESC" -v base="http://127.0.0.1:$PORT" -v multi="$MULTI" \
+    -v stall="http://127.0.0.1:$STALL_PORT/stall" <<'SQL'
 SET client_min_messages = error;
 SELECT (SELECT w.id FROM execlave_create_webhook(:'base' || '/single', ARRAY['trace.anomaly'], NULL, :'desc') w),
        (SELECT '{' || string_agg(w.id::text, ',' ORDER BY i) || '}'
         FROM generate_series(1, :multi) i,
-             LATERAL execlave_create_webhook(:'base' || '/multi-' || i, ARRAY['cost.threshold'], NULL, :'desc') w);
+             LATERAL execlave_create_webhook(:'base' || '/multi-' || i, ARRAY['cost.threshold'], NULL, :'desc') w),
+       (SELECT w.id FROM execlave_create_webhook(:'stall', ARRAY['agent.resumed'], NULL, :'desc') w);
 SQL
 )
-if [ -z "$SINGLE" ] || [ -z "$MULTI_HOOKS" ]; then die "could not create the endpoints"; fi
+if [ -z "$SINGLE" ] || [ -z "$MULTI_HOOKS" ] || [ -z "$STALL" ]; then die "could not create the endpoints"; fi
 
 # Temporary procedures of every measuring session.
 PROCS=$(cat <<'SQL'
@@ -327,20 +351,23 @@ CURL_VERSION=$(curl-config --version 2>/dev/null || echo 'libcurl (version unkno
 # first_s commit_s emit_s retries received cpu_s" to $WORK/a.txt and sets
 # LAST_SECS
 measure_a() {
-    local variant=$1 round=$2 etype hooks nevents out cpu0 cpu1 received
+    local variant=$1 round=$2 etype hooks nevents out cpu0 cpu1 received stalls=0
     case $variant in
     single) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS ;;
+    stalled) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS; stalls=1 ;;
     multi) etype=cost.threshold; hooks=$MULTI_HOOKS; nevents=$((EVENTS / MULTI)) ;;
     esac
     : >"$NGX/access.log"        # nginx appends (O_APPEND): emptying it is safe
     q "$DB" -c "CHECKPOINT"
     cpu0=$(worker_cpu)
     out=$(q "$DB" -At -F ' ' -v etype="$etype" -v hooks="$hooks" -v nevents="$nevents" -v round="$round" \
-        -v variant="$variant" -v timeout=$((60 + EVENTS / 100)) -v poll="$POLL_S" <<SQL
+        -v variant="$variant" -v timeout=$((60 + EVENTS / 100)) -v poll="$POLL_S" -v stalls="$stalls" <<SQL
 $PROCS
 SELECT coalesce(max(id), 0) AS d0 FROM execlave.deliveries \gset
 BEGIN;
 SELECT clock_timestamp() AS te \gset
+SELECT count(execlave.emit_event('agent.resumed', NULL, '{"bench": "webhooks.sh", "phase": "stall"}'))
+FROM generate_series(1, :stalls) \gset
 SELECT count(execlave.emit_event(:'etype', NULL, jsonb_build_object(
            'bench', 'webhooks.sh', 'phase', 'throughput', 'variant', :'variant', 'round', :round, 'seq', g,
            'agent', 'support-assistant-' || g % 10, 'trace_id', 'tr_' || md5(:round || '.' || g),
@@ -370,13 +397,13 @@ SQL
     received=$(wc -l <"$NGX/access.log")
     echo "$variant $round $nd $secs $first $commit $emit $retries $received $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" >>"$WORK/a.txt"
     # the deliveries are removed between rounds so that each starts alike
-    q "$DB" -v hooks="$hooks" <<<"DELETE FROM execlave.deliveries WHERE webhook_id = ANY (:'hooks'::uuid[])"
+    q "$DB" -v hooks="$hooks" -v stall="$STALL" <<<"DELETE FROM execlave.deliveries WHERE webhook_id = ANY (:'hooks'::uuid[]) OR webhook_id = :'stall'"
     q "$DB" -c "VACUUM execlave.deliveries"
     LAST_SECS=$secs
 }
 
-VARIANTS=(single multi)
-echo "==> A: $EVENTS deliveries per measurement (1 endpoint x $EVENTS events; $MULTI endpoints x $((EVENTS / MULTI)) events), $ROUNDS rounds x ${#VARIANTS[@]} (+ warm-up round)"
+VARIANTS=(single multi stalled)
+echo "==> A: $EVENTS deliveries per measurement (1 endpoint x $EVENTS events; $MULTI endpoints x $((EVENTS / MULTI)) events; 1 endpoint x $EVENTS events + 1 stalled delivery), $ROUNDS rounds x ${#VARIANTS[@]} (+ warm-up round)"
 : >"$WORK/a.txt"
 : >"$WORK/pd.txt"
 for r in $(seq 0 "$ROUNDS"); do
@@ -495,6 +522,8 @@ for v in "${VARIANTS[@]}"; do
     A[$v.cpu_us]=$(awk -v v="$v" '$1 == v && $2 > 0 { c += $10; n += $3 } END { printf "%.0f", c / n * 1e6 }' "$WORK/a.txt")
 done
 V_A=$(verdict "${A[single.rate]}" "$THROUGHPUT_TARGET" '>=')
+STALL_RATIO=$(awk -v a="${A[stalled.rate]}" -v b="${A[single.rate]}" 'BEGIN { printf "%.2f", a / b }')
+V_STALL=$(verdict "$STALL_RATIO" "$STALL_TARGET" '>=')
 MEASURED_A=$(awk '{ n += $3 } END { print n }' "$WORK/a.txt")   # warm-up included
 read -r RECV_P50 _ <<<"${L[recv]}"
 V_B=$(verdict "$RECV_P50" "$LATENCY_TARGET_MS" '<=')
@@ -510,7 +539,7 @@ read -r RSSW PSSW PDW <<<"$MEM_WARM"
 read -r RSS1 PSS1 PD1 <<<"$MEM_AFTER_A"
 read -r RSS2 PSS2 PD2 <<<"$MEM_AFTER_B"
 # steady state: from the end of the warm-up round to the end of B
-PD_PER=$(awk -v a="$PDW" -v b="$PD2" -v n="$((MEASURED_A - 2 * EVENTS + LATENCY_EVENTS))" \
+PD_PER=$(awk -v a="$PDW" -v b="$PD2" -v n="$((MEASURED_A - ${#VARIANTS[@]} * EVENTS + LATENCY_EVENTS))" \
     'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", (b - a) * 1024 / n }')
 if [ "$WPID_AFTER_A" = "$WPID" ] && [ "$WPID_AFTER_B" = "$WPID" ]; then
     SAME_PID="the same worker process throughout"
@@ -535,6 +564,10 @@ rowA "1 endpoint x $EVENTS events (trace.anomaly)" "$EVENTS" "${A[single.med]}" 
     "${A[single.rlo]}..${A[single.rhi]}" "${A[single.cpu]}" "$(printf '>= %s  %s' "$THROUGHPUT_TARGET" "$V_A")"
 rowA "$MULTI endpoints x $((EVENTS / MULTI)) events (cost.threshold)" "$EVENTS" "${A[multi.med]}" "${A[multi.rate]}" "${A[multi.spread]}" \
     "${A[multi.rlo]}..${A[multi.rhi]}" "${A[multi.cpu]}" 'informational'
+rowA "1 endpoint x $EVENTS events + 1 stalled delivery" "$EVENTS" "${A[stalled.med]}" "${A[stalled.rate]}" "${A[stalled.spread]}" \
+    "${A[stalled.rlo]}..${A[stalled.rhi]}" "${A[stalled.cpu]}" "$(printf 'ratio %s >= %s  %s' "$STALL_RATIO" "$STALL_TARGET" "$V_STALL")"
+printf '   stalled delivery: first in the same transaction, to an endpoint that never answers (it waits for\n'
+printf '   webhook_timeout); ratio = deliveries/s with it / deliveries/s without it (the first row)\n'
 printf '   per-round = lowest..highest deliveries/s of a round; w. CPU = CPU time of the webhook worker / elapsed time\n'
 printf '   (%s us per delivery with 1 endpoint, %s us with %s)\n' "${A[single.cpu_us]}" "${A[multi.cpu_us]}" "$MULTI"
 printf '   first delivery recorded %.0f ms (1 endpoint) and %.0f ms (%s endpoints) after COMMIT began (medians);\n' \
@@ -559,8 +592,8 @@ echo
 printf 'C. Webhook worker memory (pid %s, /proc; kB): %s\n' "$WPID" "$SAME_PID"
 rowC 'when' 'RSS' 'PSS' 'private dirty'
 rowC 'before A' "$RSS0" "$PSS0" "$PD0"
-rowC "after the warm-up round ($((2 * EVENTS)) deliveries)" "$RSSW" "$PSSW" "$PDW"
-rowC "after A ($((MEASURED_A - 2 * EVENTS)) more)" "$RSS1" "$PSS1" "$PD1"
+rowC "after the warm-up round ($((${#VARIANTS[@]} * EVENTS)) deliveries)" "$RSSW" "$PSSW" "$PDW"
+rowC "after A ($((MEASURED_A - ${#VARIANTS[@]} * EVENTS)) more)" "$RSS1" "$PSS1" "$PD1"
 rowC "after B ($LATENCY_EVENTS more)" "$RSS2" "$PSS2" "$PD2"
 rowC 'change, before A -> after B' "$(memdiff "$RSS0" "$RSS2")" "$(memdiff "$PSS0" "$PSS2")" "$(memdiff "$PD0" "$PD2")"
 rowC 'change, after the warm-up -> after B' "$(memdiff "$RSSW" "$RSS2")" "$(memdiff "$PSSW" "$PSS2")" "$(memdiff "$PDW" "$PD2")"
@@ -569,8 +602,8 @@ printf '   private dirty at the end of each measured round of A: %s kB (informat
 printf '   worker'"'"'s high-water mark: batch memory, libcurl, caches); change per delivery after the warm-up: %s bytes;\n' "$PD_PER"
 printf '   RSS and PSS also count the shared buffers the worker touched\n'
 echo
-printf 'summary: throughput %.0f deliveries/s (>= %s) %s, %s endpoints %.0f/s | latency p50 %.1f ms (<= %s) %s, p99 %.1f ms | worker private dirty %s kB after the warm-up | %s s in all\n' \
-    "${A[single.rate]}" "$THROUGHPUT_TARGET" "$V_A" "$MULTI" "${A[multi.rate]}" "$RECV_P50" "$LATENCY_TARGET_MS" "$V_B" \
+printf 'summary: throughput %.0f deliveries/s (>= %s) %s, %s endpoints %.0f/s, with a stalled endpoint %s of that (>= %s) %s | latency p50 %.1f ms (<= %s) %s, p99 %.1f ms | worker private dirty %s kB after the warm-up | %s s in all\n' \
+    "${A[single.rate]}" "$THROUGHPUT_TARGET" "$V_A" "$MULTI" "${A[multi.rate]}" "$STALL_RATIO" "$STALL_TARGET" "$V_STALL" "$RECV_P50" "$LATENCY_TARGET_MS" "$V_B" \
     "$(awk '{ print $3 }' <<<"${L[recv]}")" "$(memdiff "$PDW" "$PD2")" "$((SECONDS - START_TIME))"
 })
 
