@@ -16,6 +16,11 @@ REVOKE ALL ON FUNCTION execlave.webhook_address_refusal(inet) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave.webhook_address_refusal(inet)
     TO execlave_reader, execlave_app, execlave_admin;
 
+-- The webhook worker claims each endpoint's due deliveries separately (so
+-- that one endpoint's backlog cannot fill its pool): by endpoint, then time.
+CREATE INDEX deliveries_webhook_due_idx ON execlave.deliveries (webhook_id, next_attempt_at)
+    WHERE status IN ('pending', 'delivering', 'retrying');
+
 -- The URL check also refuses a normalized form over 2048 bytes, with
 -- decoded control or non-ASCII bytes, or that changes when normalized again.
 COMMENT ON FUNCTION execlave.check_webhook_url(text) IS 'Validate a webhook URL (http or https, with a host, no credentials, at most 2048 bytes, and a normalized form that is printable ASCII, at most 2048 bytes and normalizes to itself); returns it normalized, or raises 22023';

@@ -21,6 +21,7 @@ int			execlave_agent_cache_size = 10000;
 char	   *execlave_database = NULL;
 int			execlave_webhook_batch_size = 500;
 int			execlave_webhook_concurrency = 32;
+int			execlave_webhook_endpoint_concurrency = 8;
 int			execlave_webhook_timeout_ms = 15000;
 int			execlave_webhook_lease_ms = 60000;
 int			execlave_webhook_poll_interval_ms = 1000;
@@ -125,6 +126,14 @@ execlave_config_init(void)
 							NULL,
 							&execlave_webhook_concurrency,
 							32, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_endpoint_concurrency",
+							gettext_noop("Most webhook requests in flight at once to one endpoint."),
+							gettext_noop("So that a slow endpoint cannot take every request slot of execlave.webhook_concurrency."),
+							&execlave_webhook_endpoint_concurrency,
+							8, 1, 1000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

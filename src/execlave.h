@@ -125,6 +125,7 @@ extern char *execlave_actor_name(void);
 extern char *execlave_database;
 extern int	execlave_webhook_batch_size;
 extern int	execlave_webhook_concurrency;
+extern int	execlave_webhook_endpoint_concurrency;
 extern int	execlave_webhook_timeout_ms;
 extern int	execlave_webhook_lease_ms;
 extern int	execlave_webhook_poll_interval_ms;

@@ -7,18 +7,22 @@
  * holds a pool of at most execlave.webhook_batch_size deliveries, claimed and
  * not yet recorded, and keeps it moving:
  *
- *   1. claim (own transaction): when the pool is at most half full and
- *      deliveries may be due (a backend woke the worker, the last claim was
- *      full, or the next retry is due), the due rows of
- *      execlave.deliveries whose endpoint is active, FOR UPDATE SKIP LOCKED,
- *      except those the pool already holds, up to its free room; set status
+ *   1. claim (own transaction): when the pool is at most half full (not
+ *      counting the deliveries waiting for their endpoint) and deliveries
+ *      may be due (a backend woke the worker, the last claim was full, or
+ *      the next retry is due), the due rows of execlave.deliveries whose
+ *      endpoint is active, except those the pool already holds, at most
+ *      endpoint_room() of each endpoint (the pool holds at most half its
+ *      size of one endpoint) and the pool's free room in all,
+ *      FOR UPDATE SKIP LOCKED; set status
  *      'delivering', count the attempt, and push next_attempt_at to the end
  *      of a lease; read URL, secret and the event body; COMMIT.  A delivery
  *      whose lease passes (the worker died) is due again, so nothing claimed
  *      is ever lost;
  *   2. send (no transaction open): claimed deliveries start in claim order,
- *      execlave.webhook_concurrency at a time, on one curl multi handle
- *      whose connection cache keeps connections alive;
+ *      execlave.webhook_concurrency at a time and at most
+ *      execlave.webhook_endpoint_concurrency to one endpoint, on one curl
+ *      multi handle whose connection cache keeps connections alive;
  *   3. record (own transaction): the finished deliveries, in one UPDATE
  *      guarded by the attempt number so a stale outcome cannot overwrite a
  *      newer claim, once nothing else is in flight, half the pool has
@@ -26,8 +30,8 @@
  *      are slow), or the oldest outcome has waited RECORD_DELAY_MS;
  *      endpoints that answered 410 are disabled.
  *
- * So a slow endpoint holds one request slot per delivery of its own, and the
- * rest of the pool keeps being claimed, sent and recorded around it.  When
+ * So a slow endpoint holds at most its share of the request slots and half
+ * the pool, and the rest keeps being claimed, sent and recorded around it.  When
  * the pool is empty the worker sleeps on its latch until a committing
  * transaction that wrote deliveries wakes it (webhooks.c), the next retry is
  * due, or the poll interval passes.  While requests are in flight it looks
@@ -84,11 +88,21 @@ typedef enum DeliveryState
 	DELIVERY_DONE				/* outcome known, not recorded */
 } DeliveryState;
 
+/* An endpoint some held delivery goes to: how many the pool holds, and sends. */
+#define WEBHOOK_ID_LEN 37		/* a uuid as text, with its NUL */
+typedef struct Endpoint
+{
+	char		id[WEBHOOK_ID_LEN]; /* hash key */
+	int			held;
+	int			sending;
+} Endpoint;
+
 /* One delivery the worker holds; everything it points to is in its cxt. */
 typedef struct Delivery
 {
 	MemoryContext cxt;
 	DeliveryState state;
+	Endpoint   *ep;
 	int64		id;
 	int32		attempt;		/* attempt number this claim made */
 	char	   *webhook_id;
@@ -112,7 +126,9 @@ static MemoryContext pool_cxt = NULL;	/* parent of every Delivery's cxt */
 static Delivery **pool = NULL;	/* the deliveries held, in claim order */
 static int	pool_len = 0;
 static int	pool_room = 0;
-static int	started = 0;		/* pool[0 .. started-1] are sending or done */
+static HTAB *endpoints = NULL;	/* Endpoint by webhook id */
+static int	claimed = 0;		/* how many held are DELIVERY_CLAIMED */
+static int	blocked = 0;		/* of those, how many wait for their endpoint */
 static int	sending = 0;		/* how many of them are DELIVERY_SENDING */
 static int	done = 0;			/* how many are DELIVERY_DONE */
 static TimestampTz first_done_at;	/* when the oldest unrecorded outcome came */
@@ -253,33 +269,118 @@ release_leases(void)
 	end_tx();
 }
 
+/*
+ * Each active endpoint's due deliveries in time order, at most its room ($4
+ * and $5, $6 for an endpoint the pool holds nothing of), then the earliest
+ * $1 of those, locked.  The index deliveries_webhook_due_idx serves the
+ * per-endpoint scans; "due" is next_attempt_at <= $7 (now, a parameter so
+ * that it bounds the index scan: clock_timestamp() is volatile and would
+ * only filter, leaving the scan to walk every leased row).
+ */
 static const char *claim_sql =
-"WITH due AS ("
-"  SELECT d.id FROM execlave.deliveries d"
-"  JOIN execlave.webhooks w ON w.id = d.webhook_id AND w.active"
-"  WHERE d.status IN ('pending', 'delivering', 'retrying')"
-"    AND d.next_attempt_at <= pg_catalog.clock_timestamp()"
-"    AND d.id <> ALL ($3)"
-"  ORDER BY d.next_attempt_at"
-"  LIMIT $1"
+"WITH room AS ("
+"  SELECT w.id AS webhook_id, coalesce(r.n, $6) AS n"
+"  FROM execlave.webhooks w LEFT JOIN ROWS FROM (pg_catalog.unnest($4::uuid[]), pg_catalog.unnest($5::int4[])) AS r(id, n) ON r.id = w.id"
+"  WHERE w.active AND coalesce(r.n, $6) > 0), "
+"cand AS ("
+"  SELECT c.id FROM room CROSS JOIN LATERAL ("
+"      SELECT x.id, x.next_attempt_at, pg_catalog.row_number() OVER (ORDER BY x.next_attempt_at) AS rn"
+"      FROM (SELECT d.id, d.next_attempt_at FROM execlave.deliveries d"
+"            WHERE d.webhook_id = room.webhook_id AND d.status IN ('pending', 'delivering', 'retrying')"
+"              AND d.next_attempt_at <= $7 AND d.id <> ALL ($3)"
+"            ORDER BY d.next_attempt_at LIMIT $1) x) c"
+"  WHERE c.rn <= room.n"
+"  ORDER BY c.next_attempt_at LIMIT $1), "
+"due AS ("
+"  SELECT d.id FROM execlave.deliveries d WHERE d.id = ANY (ARRAY(SELECT cand.id FROM cand))"
 "  FOR UPDATE OF d SKIP LOCKED) "
 "UPDATE execlave.deliveries d"
 "  SET status = 'delivering', attempts = d.attempts + 1,"
 "      last_attempt_at = pg_catalog.clock_timestamp(),"
 "      next_attempt_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
 "  FROM due, execlave.webhooks w"
-"  WHERE d.id = due.id AND w.id = d.webhook_id "
+"  WHERE d.id = due.id AND w.id = d.webhook_id AND d.status IN ('pending', 'delivering', 'retrying') "
 "RETURNING d.id, d.attempts, w.id::text, w.url, w.secret,"
 "  (SELECT pg_catalog.jsonb_build_object('type', e.event_type,"
 "      'timestamp', pg_catalog.to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 "      'data', e.data)::text"
 "   FROM execlave.events e WHERE e.id = d.event_id)";
 
+/* When the next delivery not held, of an endpoint with room, is due. */
 static const char *next_due_sql =
 "SELECT EXTRACT(epoch FROM pg_catalog.min(d.next_attempt_at) - pg_catalog.clock_timestamp()) * 1000"
 "  FROM execlave.deliveries d JOIN execlave.webhooks w ON w.id = d.webhook_id AND w.active"
 "  WHERE d.status IN ('pending', 'delivering', 'retrying')"
-"    AND d.id <> ALL ($1)";
+"    AND d.id <> ALL ($1) AND d.webhook_id <> ALL ($2::uuid[])";
+
+/*
+ * How many deliveries of one endpoint the pool may hold: half the pool (at
+ * least its share of the request slots), so that the deliveries of a slow
+ * endpoint, waiting for its slots, leave the other half to the others.
+ */
+static int
+endpoint_limit(void)
+{
+	return Max(execlave_webhook_endpoint_concurrency, execlave_webhook_batch_size / 2);
+}
+
+static int
+endpoint_room(const Endpoint *ep)
+{
+	return Max(0, endpoint_limit() - ep->held);
+}
+
+/*
+ * The endpoints the pool holds deliveries of, as uuid[] *ids with their room
+ * int4[] *rooms, and (unless full is NULL) those without room as uuid[] *full.
+ */
+static void
+endpoint_rooms(Datum *ids, Datum *rooms, Datum *full)
+{
+	long		n = hash_get_num_entries(endpoints);
+	Datum	   *id = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *room = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *none = palloc(sizeof(Datum) * Max(n, 1));
+	int			k = 0;
+	int			nnone = 0;
+	HASH_SEQ_STATUS seq;
+	Endpoint   *ep;
+
+	hash_seq_init(&seq, endpoints);
+	while ((ep = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		u = DirectFunctionCall1(uuid_in, CStringGetDatum(ep->id));
+		int			r = endpoint_room(ep);
+
+		id[k] = u;
+		room[k++] = Int32GetDatum(r);
+		if (r == 0)
+			none[nnone++] = u;
+	}
+	*ids = PointerGetDatum(construct_array(id, k, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	*rooms = PointerGetDatum(construct_array(room, k, INT4OID, 4, true, TYPALIGN_INT));
+	if (full != NULL)
+		*full = PointerGetDatum(construct_array(none, nnone, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* The endpoint of webhook id, counted in the pool. */
+static Endpoint *
+endpoint_hold(const char *id)
+{
+	char		key[WEBHOOK_ID_LEN];
+	bool		found;
+	Endpoint   *ep;
+
+	strlcpy(key, id, sizeof(key));
+	ep = hash_search(endpoints, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		ep->held = 0;
+		ep->sending = 0;
+	}
+	ep->held++;
+	return ep;
+}
 
 /* The ids of the deliveries held, as an int8[] (allocated in the current context). */
 static Datum
@@ -303,8 +404,8 @@ held_ids(void)
 static int
 claim(int room, long *sleep_ms)
 {
-	Oid			types[3] = {INT4OID, INT8OID, INT8ARRAYOID};
-	Datum		values[3];
+	Oid			types[7] = {INT4OID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, INT4ARRAYOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[7];
 	int			n;
 	int64		lease_ms = Max((int64) execlave_webhook_lease_ms,
 							   (int64) execlave_webhook_timeout_ms + 10000);
@@ -313,7 +414,10 @@ claim(int room, long *sleep_ms)
 	values[0] = Int32GetDatum(room);
 	values[1] = Int64GetDatum(lease_ms);
 	values[2] = held_ids();
-	run(claim_sql, 3, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	endpoint_rooms(&values[3], &values[4], NULL);
+	values[5] = Int32GetDatum(endpoint_limit());
+	values[6] = TimestampTzGetDatum(GetCurrentTimestamp());
+	run(claim_sql, 7, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	n = (int) SPI_processed;
 	if (pool_len + n > pool_room)
 	{
@@ -341,13 +445,18 @@ claim(int room, long *sleep_ms)
 		d->body = SPI_getvalue(tup, desc, 6);	/* NULL if the event is gone */
 		d->retry_after_s = -1;
 		MemoryContextSwitchTo(old);
+		d->ep = endpoint_hold(d->webhook_id);
 		pool[pool_len++] = d;
+		claimed++;
 	}
 	*sleep_ms = execlave_webhook_poll_interval_ms;
 	if (n < room)
 	{
+		Oid			ntypes[2] = {INT8ARRAYOID, UUIDARRAYOID};
+
 		values[0] = held_ids();
-		run(next_due_sql, 1, &types[2], values, NULL, SPI_OK_SELECT);
+		endpoint_rooms(&values[3], &values[4], &values[1]);
+		run(next_due_sql, 2, ntypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{
 			bool		isnull;
@@ -501,21 +610,37 @@ mark_done(Delivery *d)
 
 /*
  * Start claimed deliveries, in claim order, while request slots are free
- * (execlave.webhook_concurrency).  One that cannot be sent (its event is
- * gone, its secret is bad) is done at once.  The ones not started yet are
- * the pool's suffix from `started` on: deliveries start in pool order, and
- * recording keeps that order.
+ * (execlave.webhook_concurrency), each endpoint taking at most
+ * execlave.webhook_endpoint_concurrency of them; count the ones that wait
+ * for their endpoint in `blocked`.  One that cannot be sent (its event is
+ * gone, its secret is bad) is done at once.
  */
 static void
 start_claimed(void)
 {
+	int			seen = 0;
+	int			waiting = claimed;
+
+	blocked = 0;
+	if (claimed == 0)
+		return;
 	CurrentResourceOwner = send_owner;	/* for the HMAC contexts */
-	for (; started < pool_len && sending < execlave_webhook_concurrency; started++)
+	for (int i = 0; i < pool_len && seen < waiting; i++)
 	{
-		Delivery   *d = pool[started];
+		Delivery   *d = pool[i];
 		MemoryContext old;
 
-		Assert(d->state == DELIVERY_CLAIMED);
+		if (d->state != DELIVERY_CLAIMED)
+			continue;
+		seen++;
+		if (d->ep->sending >= execlave_webhook_endpoint_concurrency)
+		{
+			blocked++;
+			continue;
+		}
+		if (sending >= execlave_webhook_concurrency)
+			continue;
+		claimed--;
 		old = MemoryContextSwitchTo(d->cxt);
 		if (d->body == NULL)
 			d->error = pstrdup("the event no longer exists");
@@ -529,6 +654,7 @@ start_claimed(void)
 		}
 		curl_multi_add_handle(multi, d->easy);
 		d->state = DELIVERY_SENDING;
+		d->ep->sending++;
 		sending++;
 		last_start_at = GetCurrentTimestamp();
 	}
@@ -557,6 +683,7 @@ progress(void)
 		finish(d, msg->data.result);
 		MemoryContextSwitchTo(old);
 		sending--;
+		d->ep->sending--;
 		mark_done(d);
 	}
 }
@@ -687,9 +814,14 @@ record_done(MemoryContext scratch)
 	Assert(n == done);
 	record(ds, n);
 	for (int i = 0; i < n; i++)
+	{
+		Endpoint   *ep = ds[i]->ep;
+
+		if (--ep->held == 0)
+			hash_search(endpoints, ep->id, HASH_REMOVE, NULL);
 		MemoryContextDelete(ds[i]->cxt);
+	}
 	pool_len = kept;
-	started -= n;				/* every done one was among the started */
 	done = 0;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(scratch);
@@ -699,7 +831,7 @@ record_done(MemoryContext scratch)
 static bool
 quiet(TimestampTz now)
 {
-	return sending > 0 && started == pool_len && TimestampDifferenceExceeds(last_start_at, now, QUIET_MS);
+	return sending > 0 && claimed == blocked && TimestampDifferenceExceeds(last_start_at, now, QUIET_MS);
 }
 
 /* Is it time to record the finished deliveries? */
@@ -812,6 +944,14 @@ execlave_webhook_worker_main(Datum arg)
 	send_owner = ResourceOwnerCreate(NULL, "execlave webhook worker");
 	pool_cxt = AllocSetContextCreate(TopMemoryContext, "execlave webhook pool", ALLOCSET_DEFAULT_SIZES);
 	scratch = AllocSetContextCreate(TopMemoryContext, "execlave webhook scratch", ALLOCSET_DEFAULT_SIZES);
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = WEBHOOK_ID_LEN;
+		ctl.entrysize = sizeof(Endpoint);
+		ctl.hcxt = pool_cxt;
+		endpoints = hash_create("execlave webhook endpoints", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
 	ereport(LOG,
 			(errmsg("execlave webhook worker started for database \"%s\"", execlave_database)));
 
@@ -855,12 +995,17 @@ execlave_webhook_worker_main(Datum arg)
 			first = false;
 		}
 
-		/* claim while the pool is at most half full and something may be due */
+		/*
+		 * Claim while the pool is at most half full and something may be due;
+		 * deliveries waiting for their endpoint's slots do not count (an
+		 * endpoint holds at most endpoint_limit() of them).
+		 */
 		now = GetCurrentTimestamp();
-		if (pool_len * 2 <= execlave_webhook_batch_size && pool_len < execlave_webhook_batch_size
+		if ((pool_len - blocked) * 2 <= execlave_webhook_batch_size
+			&& pool_len - blocked < execlave_webhook_batch_size
 			&& (may_be_due || now >= next_claim))
 		{
-			int			room = execlave_webhook_batch_size - pool_len;
+			int			room = execlave_webhook_batch_size - (pool_len - blocked);
 			int			n = claim(room, &sleep_ms);
 
 			may_be_due = n == room;
@@ -896,7 +1041,7 @@ execlave_webhook_worker_main(Datum arg)
 			if (sending > 0 && quiet(now))
 			{
 				/* until a claim is due, if the pool has room for one */
-				if (pool_len * 2 > execlave_webhook_batch_size)
+				if ((pool_len - blocked) * 2 > execlave_webhook_batch_size)
 					sleep_ms = execlave_webhook_poll_interval_ms;
 				else
 					sleep_ms = may_be_due ? 0 : next_claim > now ? (long) ((next_claim - now + 999) / 1000) : 0;

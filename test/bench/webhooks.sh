@@ -14,11 +14,15 @@
 #    is recorded 'succeeded' (max(delivered_at)): deliveries per second.  The
 #    same with four endpoints subscribed to cost.threshold and BENCH_EVENTS / 4
 #    events (informational).  And the one-endpoint measurement again with,
-#    first in the same transaction, one agent.resumed event for an endpoint
-#    that accepts the connection and never answers (a listening socket that
-#    never accepts, so the request waits for execlave.webhook_timeout): the
-#    stall must not hold up the other deliveries; ratio = its deliveries/s /
-#    the plain one-endpoint deliveries/s, target >= 0.80.  One warm-up round,
+#    first in the same transaction, BENCH_STALLS (40: more than the default
+#    32 request slots) agent.resumed events for an endpoint that accepts the
+#    connection and never answers (a listening socket that never accepts, so
+#    each request waits for execlave.webhook_timeout, set to
+#    BENCH_STALL_TIMEOUT ms for the run): the stalled endpoint must take only
+#    its share of the slots and hold up nothing else; ratio = deliveries/s
+#    with it / the plain one-endpoint deliveries/s, target >= 0.80.  The
+#    stalled endpoint is enabled for that measurement only, and the next
+#    one waits until its requests have all timed out.  One warm-up round,
 #    then BENCH_ROUNDS rounds, the order of the three variants rotating.
 # B. Latency at a low rate: BENCH_LATENCY_EVENTS events, one per transaction,
 #    about 20 ms apart so that the worker is idle in between; for each, the
@@ -29,7 +33,7 @@
 #
 # The worker serves only the database named by execlave.database (postgres
 # with scripts/local.sh), so this benchmark works there, not in a database of
-# its own.  It creates five endpoints (description 'execlave webhooks.sh
+# its own.  It creates six endpoints (description 'execlave webhooks.sh
 # benchmark') and sets execlave.webhook_allow_private = on with ALTER SYSTEM
 # (the receiver is on loopback); at exit it deletes the endpoints with their
 # deliveries, truncates execlave.events if the table held nothing but its
@@ -44,6 +48,8 @@
 #   BENCH_LATENCY_EVENTS   events of B (default 200)
 #   BENCH_BATCH_SIZE       if set: execlave.webhook_batch_size for this run (ALTER SYSTEM, restored at exit)
 #   BENCH_CONCURRENCY      if set: execlave.webhook_concurrency for this run (ALTER SYSTEM, restored at exit)
+#   BENCH_STALLS           deliveries to the stalled endpoint in A (default 40)
+#   BENCH_STALL_TIMEOUT    execlave.webhook_timeout for this run, ms (default 2000)
 # See test/bench/README.md for what the numbers mean.
 set -euo pipefail
 
@@ -52,6 +58,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 LATENCY_EVENTS=${BENCH_LATENCY_EVENTS:-200}
 BATCH_SIZE=${BENCH_BATCH_SIZE:-}
 CONCURRENCY=${BENCH_CONCURRENCY:-}
+STALLS=${BENCH_STALLS:-40}
+STALL_TIMEOUT=${BENCH_STALL_TIMEOUT:-2000}
 MULTI=4                         # endpoints of the informational variant of A
 LATENCY_GAP_MS=20               # B: pause after each COMMIT
 POLL_S=0.05                     # how often the waits look at execlave.deliveries
@@ -245,6 +253,7 @@ echo "==> ALTER SYSTEM SET execlave.webhook_allow_private = on (the receiver is 
 set_guc execlave.webhook_allow_private on
 [ -z "$BATCH_SIZE" ] || set_guc execlave.webhook_batch_size "$BATCH_SIZE"
 [ -z "$CONCURRENCY" ] || set_guc execlave.webhook_concurrency "$CONCURRENCY"
+set_guc execlave.webhook_timeout "$STALL_TIMEOUT"
 q postgres -Atc "SELECT pg_reload_conf()" >/dev/null
 sleep 0.3
 
@@ -268,6 +277,7 @@ SELECT (SELECT w.id FROM execlave_create_webhook(:'base' || '/single', ARRAY['tr
 SQL
 )
 if [ -z "$SINGLE" ] || [ -z "$MULTI_HOOKS" ] || [ -z "$STALL" ]; then die "could not create the endpoints"; fi
+q "$DB" -o /dev/null -v stall="$STALL" <<<"SELECT execlave_disable_webhook(:'stall', 'enabled only while A measures with it')"
 
 # Temporary procedures of every measuring session.
 PROCS=$(cat <<'SQL'
@@ -284,6 +294,21 @@ BEGIN
         EXIT WHEN NOT EXISTS (SELECT 1 FROM execlave.deliveries
                               WHERE status IN ('pending', 'delivering', 'retrying')
                                 AND webhook_id = ANY (hooks) AND id > after_id);
+        EXIT WHEN clock_timestamp() > deadline;
+        COMMIT;
+        PERFORM pg_sleep(poll_s);
+    END LOOP;
+    COMMIT;
+END
+$p$;
+-- Wait until no delivery of this endpoint is claimed (delivering), or timeout_s passes.
+CREATE PROCEDURE pg_temp.wait_recorded(hook uuid, timeout_s float8, poll_s float8)
+LANGUAGE plpgsql AS $p$
+DECLARE
+    deadline constant timestamptz := clock_timestamp() + timeout_s * interval '1 second';
+BEGIN
+    LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM execlave.deliveries WHERE webhook_id = hook AND status = 'delivering');
         EXIT WHEN clock_timestamp() > deadline;
         COMMIT;
         PERFORM pg_sleep(poll_s);
@@ -335,6 +360,7 @@ declare -A S=()
 while IFS=$'\t' read -r k v; do S[$k]=$v; done < <(q "$DB" -At -F $'\t' <<'SQL'
 SELECT name, setting FROM pg_settings
 WHERE name IN ('execlave.webhook_batch_size', 'execlave.webhook_concurrency', 'execlave.webhook_timeout',
+               'execlave.webhook_endpoint_concurrency',
                'execlave.webhook_poll_interval', 'execlave.webhook_allow_private', 'synchronous_commit')
 UNION ALL SELECT 'version', format('PostgreSQL %s, execlave %s', current_setting('server_version'),
                                    (SELECT extversion FROM pg_extension WHERE extname = 'execlave'))
@@ -354,7 +380,8 @@ measure_a() {
     local variant=$1 round=$2 etype hooks nevents out cpu0 cpu1 received stalls=0
     case $variant in
     single) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS ;;
-    stalled) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS; stalls=1 ;;
+    stalled) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS; stalls=$STALLS
+        q "$DB" -o /dev/null -v stall="$STALL" <<<"SELECT execlave_enable_webhook(:'stall')" ;;
     multi) etype=cost.threshold; hooks=$MULTI_HOOKS; nevents=$((EVENTS / MULTI)) ;;
     esac
     : >"$NGX/access.log"        # nginx appends (O_APPEND): emptying it is safe
@@ -397,13 +424,21 @@ SQL
     received=$(wc -l <"$NGX/access.log")
     echo "$variant $round $nd $secs $first $commit $emit $retries $received $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" >>"$WORK/a.txt"
     # the deliveries are removed between rounds so that each starts alike
+    if [ "$stalls" -gt 0 ]; then
+        # off (no retry is claimed), then until every stalled request timed out and was recorded
+        q "$DB" -o /dev/null -v stall="$STALL" -v poll="$POLL_S" -v timeout=$((STALLS * STALL_TIMEOUT / 1000 + 30)) <<SQL
+$PROCS
+SELECT execlave_disable_webhook(:'stall', 'enabled only while A measures with it');
+CALL pg_temp.wait_recorded(:'stall', :timeout, :poll);
+SQL
+    fi
     q "$DB" -v hooks="$hooks" -v stall="$STALL" <<<"DELETE FROM execlave.deliveries WHERE webhook_id = ANY (:'hooks'::uuid[]) OR webhook_id = :'stall'"
     q "$DB" -c "VACUUM execlave.deliveries"
     LAST_SECS=$secs
 }
 
 VARIANTS=(single multi stalled)
-echo "==> A: $EVENTS deliveries per measurement (1 endpoint x $EVENTS events; $MULTI endpoints x $((EVENTS / MULTI)) events; 1 endpoint x $EVENTS events + 1 stalled delivery), $ROUNDS rounds x ${#VARIANTS[@]} (+ warm-up round)"
+echo "==> A: $EVENTS deliveries per measurement (1 endpoint x $EVENTS events; $MULTI endpoints x $((EVENTS / MULTI)) events; 1 endpoint x $EVENTS events + $STALLS stalled deliveries), $ROUNDS rounds x ${#VARIANTS[@]} (+ warm-up round)"
 : >"$WORK/a.txt"
 : >"$WORK/pd.txt"
 for r in $(seq 0 "$ROUNDS"); do
@@ -549,11 +584,12 @@ fi
 
 REPORT=$({
 printf 'execlave webhook delivery benchmark: %s, %s, nginx %s, %s\n' "${S[version]}" "$CURL_VERSION" "$NGINX_VERSION" "${S[now]}"
-printf 'worker (database %s): webhook_batch_size = %s (%s), webhook_concurrency = %s (%s), webhook_timeout = %s ms,\n' \
+printf 'worker (database %s): webhook_batch_size = %s (%s), webhook_concurrency = %s (%s), webhook_endpoint_concurrency = %s,\n' \
     "$DB" "${S[execlave.webhook_batch_size]}" "$(src_of "$BATCH_SIZE")" "${S[execlave.webhook_concurrency]}" "$(src_of "$CONCURRENCY")" \
-    "${S[execlave.webhook_timeout]}"
-printf '   webhook_poll_interval = %s ms, webhook_allow_private = %s (for this run); synchronous_commit = %s; %s CPUs\n' \
-    "${S[execlave.webhook_poll_interval]}" "${S[execlave.webhook_allow_private]}" "${S[synchronous_commit]}" "$(nproc)"
+    "${S[execlave.webhook_endpoint_concurrency]:-n/a}"
+printf '   webhook_timeout = %s ms (for this run), webhook_poll_interval = %s ms, webhook_allow_private = %s (for this run);\n' \
+    "${S[execlave.webhook_timeout]}" "${S[execlave.webhook_poll_interval]}" "${S[execlave.webhook_allow_private]}"
+printf '   synchronous_commit = %s; %s CPUs\n' "${S[synchronous_commit]}" "$(nproc)"
 printf 'receiver: nginx on 127.0.0.1:%s, 1 worker process, return 204, keep-alive (keepalive_requests 100000),\n' "$PORT"
 printf '   sharing the CPUs with the server and the webhook worker; absolute numbers depend on the machine\n'
 echo
@@ -564,10 +600,10 @@ rowA "1 endpoint x $EVENTS events (trace.anomaly)" "$EVENTS" "${A[single.med]}" 
     "${A[single.rlo]}..${A[single.rhi]}" "${A[single.cpu]}" "$(printf '>= %s  %s' "$THROUGHPUT_TARGET" "$V_A")"
 rowA "$MULTI endpoints x $((EVENTS / MULTI)) events (cost.threshold)" "$EVENTS" "${A[multi.med]}" "${A[multi.rate]}" "${A[multi.spread]}" \
     "${A[multi.rlo]}..${A[multi.rhi]}" "${A[multi.cpu]}" 'informational'
-rowA "1 endpoint x $EVENTS events + 1 stalled delivery" "$EVENTS" "${A[stalled.med]}" "${A[stalled.rate]}" "${A[stalled.spread]}" \
+rowA "1 endpoint x $EVENTS events + $STALLS stalled" "$EVENTS" "${A[stalled.med]}" "${A[stalled.rate]}" "${A[stalled.spread]}" \
     "${A[stalled.rlo]}..${A[stalled.rhi]}" "${A[stalled.cpu]}" "$(printf 'ratio %s >= %s  %s' "$STALL_RATIO" "$STALL_TARGET" "$V_STALL")"
-printf '   stalled delivery: first in the same transaction, to an endpoint that never answers (it waits for\n'
-printf '   webhook_timeout); ratio = deliveries/s with it / deliveries/s without it (the first row)\n'
+printf '   stalled: %s deliveries first in the same transaction to an endpoint that never answers (each waits for\n' "$STALLS"
+printf '   webhook_timeout = %s ms); ratio = deliveries/s with them / deliveries/s without (the first row)\n' "$STALL_TIMEOUT"
 printf '   per-round = lowest..highest deliveries/s of a round; w. CPU = CPU time of the webhook worker / elapsed time\n'
 printf '   (%s us per delivery with 1 endpoint, %s us with %s)\n' "${A[single.cpu_us]}" "${A[multi.cpu_us]}" "$MULTI"
 printf '   first delivery recorded %.0f ms (1 endpoint) and %.0f ms (%s endpoints) after COMMIT began (medians);\n' \
