@@ -282,33 +282,19 @@ q "$DB" -o /dev/null -v stall="$STALL" <<<"SELECT execlave_disable_webhook(:'sta
 # Temporary procedures of every measuring session.
 PROCS=$(cat <<'SQL'
 SET client_min_messages = warning;
--- Wait until no delivery of these endpoints after after_id is due any more
--- (pending, delivering or retrying), or timeout_s passes; commits while
+-- Wait until no delivery of these endpoints after after_id is in one of
+-- statuses (by default: due any more), or timeout_s passes; commits while
 -- waiting, so no snapshot is held that would keep the worker's dead rows.
-CREATE PROCEDURE pg_temp.wait_done(hooks uuid[], after_id bigint, timeout_s float8, poll_s float8)
+CREATE PROCEDURE pg_temp.wait_done(hooks uuid[], after_id bigint, timeout_s float8, poll_s float8,
+                                   statuses text[] DEFAULT '{pending,delivering,retrying}')
 LANGUAGE plpgsql AS $p$
 DECLARE
     deadline constant timestamptz := clock_timestamp() + timeout_s * interval '1 second';
 BEGIN
     LOOP
         EXIT WHEN NOT EXISTS (SELECT 1 FROM execlave.deliveries
-                              WHERE status IN ('pending', 'delivering', 'retrying')
+                              WHERE status = ANY (statuses)
                                 AND webhook_id = ANY (hooks) AND id > after_id);
-        EXIT WHEN clock_timestamp() > deadline;
-        COMMIT;
-        PERFORM pg_sleep(poll_s);
-    END LOOP;
-    COMMIT;
-END
-$p$;
--- Wait until no delivery of this endpoint is claimed (delivering), or timeout_s passes.
-CREATE PROCEDURE pg_temp.wait_recorded(hook uuid, timeout_s float8, poll_s float8)
-LANGUAGE plpgsql AS $p$
-DECLARE
-    deadline constant timestamptz := clock_timestamp() + timeout_s * interval '1 second';
-BEGIN
-    LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM execlave.deliveries WHERE webhook_id = hook AND status = 'delivering');
         EXIT WHEN clock_timestamp() > deadline;
         COMMIT;
         PERFORM pg_sleep(poll_s);
@@ -429,7 +415,7 @@ SQL
         q "$DB" -o /dev/null -v stall="$STALL" -v poll="$POLL_S" -v timeout=$((STALLS * STALL_TIMEOUT / 1000 + 30)) <<SQL
 $PROCS
 SELECT execlave_disable_webhook(:'stall', 'enabled only while A measures with it');
-CALL pg_temp.wait_recorded(:'stall', :timeout, :poll);
+CALL pg_temp.wait_done(ARRAY[:'stall']::uuid[], 0, :timeout, :poll, '{delivering}');
 SQL
     fi
     q "$DB" -v hooks="$hooks" -v stall="$STALL" <<<"DELETE FROM execlave.deliveries WHERE webhook_id = ANY (:'hooks'::uuid[]) OR webhook_id = :'stall'"
