@@ -874,6 +874,14 @@ effective_mode(const CompiledPolicy *p)
 	return (p->type != POLICY_RATE_LIMIT && p->action == LIMIT_WARN) ? MODE_LOG : p->mode;
 }
 
+/* Does a blocking per-trace cap of p refuse a request of cost on its own? */
+static bool
+blocks_trace(const CompiledPolicy *p, int64 cost)
+{
+	return p->type == POLICY_COST_LIMIT && effective_mode(p) == MODE_BLOCK &&
+		p->max_cost_trace >= 0 && cost > p->max_cost_trace;
+}
+
 /* Would adding one request of cost to c exceed a blocking limit of p? */
 static bool
 blocks_agent(const CompiledPolicy *p, const Counts *c, int64 cost)
@@ -886,8 +894,8 @@ blocks_agent(const CompiledPolicy *p, const Counts *c, int64 cost)
 			return (p->max_per_minute >= 0 && c->minute_count + 1 > p->max_per_minute) ||
 				(p->max_per_hour >= 0 && c->hour_count + 1 > p->max_per_hour);
 		case POLICY_COST_LIMIT:
-			return (p->max_cost_trace >= 0 && cost > p->max_cost_trace) ||
-				(p->max_cost_day >= 0 && c->day_cost + cost > p->max_cost_day);
+			/* the per-trace cap: blocks_trace(), before anything is counted */
+			return p->max_cost_day >= 0 && c->day_cost + cost > p->max_cost_day;
 		case POLICY_BUDGET_CAP:
 			return !p->budget_per_policy && c->month_cost + cost > p->max_cost_month;
 		default:
@@ -1036,8 +1044,7 @@ execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, i
 	 * the moment its violation takes to be recorded.
 	 */
 	for (int i = 0; accept && i < n; i++)
-		if (ps[i]->type == POLICY_COST_LIMIT && effective_mode(ps[i]) == MODE_BLOCK &&
-			ps[i]->max_cost_trace >= 0 && cost > ps[i]->max_cost_trace)
+		if (blocks_trace(ps[i], cost))
 			accept = false;
 
 	memset(&before, 0, sizeof(before));

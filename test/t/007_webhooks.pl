@@ -10,6 +10,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use lib 'test/perl';
+use ExeclaveTest qw(wait_for start_receiver);
 
 my $node = PostgreSQL::Test::Cluster->new('webhooks');
 $node->init;
@@ -24,7 +26,8 @@ execlave.webhook_timeout = 1000
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION execlave');
 
-# The receiver: node test/receiver/receiver.js on an ephemeral port.
+# The receiver: node test/receiver/receiver.js on an ephemeral port; it
+# rereads its secrets file on every request, so endpoints can be added.
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $secrets_file = "$tmp/secrets.json";
 my $log_file = "$tmp/received.jsonl";
@@ -35,15 +38,8 @@ sub save_secrets
 	print $fh encode_json(\%secrets);
 	close $fh;
 }
-save_secrets();
-my ($rout, $rerr) = ('', '');
-my $receiver = IPC::Run::start(
-	[ 'node', 'test/receiver/receiver.js', '--secrets', $secrets_file, '--log', $log_file ],
-	'>', \$rout, '2>', \$rerr);
-my $deadline = time + 20;
-$receiver->pump until $rout =~ /listening (\d+)/ || time > $deadline;
-my ($port) = $rout =~ /listening (\d+)/;
-ok($port, "receiver listening on port $port") or BAIL_OUT("receiver did not start: $rerr");
+my ($receiver, $port) = start_receiver($tmp, \%secrets, $log_file);
+ok($port, "receiver listening on port " . ($port // '?')) or BAIL_OUT('the receiver did not start');
 my $base = "http://127.0.0.1:$port";
 
 # Register endpoint NAME at path BEHAVIOUR/NAME for events; remember its secret.
@@ -68,19 +64,6 @@ sub received
 	my @all = map { decode_json($_) } grep { /\S/ } <$fh>;
 	close $fh;
 	return defined $name ? grep { $_->{name} eq $name } @all : @all;
-}
-
-# Wait until cond() is true (polling), up to $secs seconds.
-sub wait_for
-{
-	my ($cond, $secs) = @_;
-	my $until = time + ($secs // 15);
-	while (time < $until)
-	{
-		return 1 if $cond->();
-		usleep(50_000);
-	}
-	return $cond->();
 }
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
