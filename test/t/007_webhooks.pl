@@ -155,7 +155,8 @@ sql("SELECT execlave_disable_webhook('$slow')");
 # request is in flight, deliveries to another endpoint are claimed, sent and
 # recorded around it.
 my $hold_ms = $ENV{EXECLAVE_TEST_SLOW} ? 60000 : 6000;
-$node->append_conf('postgresql.conf', 'execlave.webhook_timeout = ' . ($hold_ms + 4000));
+# (a long poll interval: only a wake-up gets a new delivery out quickly)
+$node->append_conf('postgresql.conf', 'execlave.webhook_timeout = ' . ($hold_ms + 4000) . "\nexeclave.webhook_poll_interval = 10000\n");
 $node->reload;
 usleep(500_000);				# the worker rereads its settings within a poll interval
 my $hold = webhook('hold', 'slow', q{'trace.anomaly'}, "?ms=$hold_ms");
@@ -164,6 +165,18 @@ my $held = emit('trace.anomaly', '{"metric": "slow endpoint"}');
 # (the receiver logs a request when it answers it)
 ok(wait_for(sub { sql("SELECT status || ' ' || attempts FROM execlave.deliveries WHERE event_id = $held") eq 'delivering 1' }),
 	'the slow endpoint has its request');
+# With only the slow request in flight the worker waits on that request's
+# socket and on its latch together: a commit wakes it at once, not at the
+# poll interval (10 s) or when the slow request ends.
+my $prompt = webhook('prompt', 'ok', q{'agent.paused'});
+usleep(300_000);
+my $prompt_ev = emit('agent.paused', '{"while": "slow request in flight"}');
+my $t_emit = time;
+ok(wait_for(sub { sql("SELECT status FROM execlave.deliveries WHERE event_id = $prompt_ev") eq 'succeeded' }, 10)
+	  && time - $t_emit < ($ENV{EXECLAVE_TEST_SLOW} ? 5 : 2.5),
+	'a delivery committed while only a slow request is in flight goes out at once')
+  or diag(sprintf('after %.1f s', time - $t_emit));
+sql("SELECT execlave_disable_webhook('$prompt')");
 # one session, 20 transactions: each commit wakes the worker
 my @quick = split /\n/, sql(join('', map { qq{SELECT execlave.emit_event('cost.threshold', NULL, '{"n": $_}');\n} } 1 .. 20));
 my $quick_list = join(',', @quick);
@@ -209,7 +222,8 @@ for my $i (0 .. $#arrived)
 }
 is($most, 2, 'never more than 2 of them in flight at once');
 sql("SELECT execlave_disable_webhook('$busy'), execlave_disable_webhook('$quick')");
-$node->append_conf('postgresql.conf', "execlave.webhook_timeout = 1000\nexeclave.webhook_concurrency = 32\nexeclave.webhook_endpoint_concurrency = 8\n");
+$node->append_conf('postgresql.conf',
+	"execlave.webhook_timeout = 1000\nexeclave.webhook_concurrency = 32\nexeclave.webhook_endpoint_concurrency = 8\nexeclave.webhook_poll_interval = 100\n");
 $node->reload;
 usleep(500_000);
 
