@@ -3,8 +3,10 @@
 # build and install, and running commands as the cluster owner.
 
 PG_MAJOR=15
-PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PGBIN/pg_config
+# EXECLAVE_PG_CONFIG names another (relocated) copy of PostgreSQL 15 to build,
+# install and test against, so that several checkouts can work side by side.
+PG_CONFIG=${EXECLAVE_PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGBIN=$(dirname "$PG_CONFIG")
 # test/sanitize.sh points the clusters at a directory whose postgres runs
 # under valgrind (pg_config stays the real one: it locates the installation)
 PGBIN=${EXECLAVE_PGBIN:-$PGBIN}

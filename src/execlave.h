@@ -25,7 +25,7 @@ struct Latch;
 #define EXECLAVE_SCHEMA			"execlave"
 
 /* Version of the extension, for the webhook User-Agent. */
-#define EXECLAVE_VERSION		"0.1.1"
+#define EXECLAVE_VERSION		"0.1.2"
 
 /* Longest agent key accepted, in bytes. */
 #define EXECLAVE_MAX_KEY_LEN	128
