@@ -3,6 +3,9 @@
 -- what accumulates, pg_cron scheduling without pg_cron, the DBA views.
 SET client_min_messages = warning;
 SET timezone = 'UTC';
+-- (traces months away from today are accepted: the window is widened)
+SET execlave.trace_max_future = '100d';
+SET execlave.trace_max_age_days = 3650;
 
 -- Helper: the summary without timings and settings.
 CREATE FUNCTION public.maint() RETURNS jsonb LANGUAGE sql AS $$

@@ -47,7 +47,7 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 /* Maintenance settings (execlave_maintenance(), read through execlave.maintenance_settings()). */
 static int	trace_partition_interval = 0;	/* 0 day, 1 month */
 static int	trace_partitions_ahead = 7;
-static int	trace_retention_days = 30;
+int			execlave_trace_retention_days = 30;
 static int	event_retention_days = 30;
 static int	delivery_retention_days = 7;
 static int	violation_retention_days = 90;
@@ -180,7 +180,7 @@ execlave_config_init(void)
 							&trace_partitions_ahead, 7, 1, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
 	define_days("execlave.trace_retention_days",
 				gettext_noop("Age past which whole partitions of execlave.traces are dropped."),
-				&trace_retention_days, 30);
+				&execlave_trace_retention_days, 30);
 	define_days("execlave.event_retention_days",
 				gettext_noop("Age past which events (without waiting deliveries) and dead deliveries are purged."),
 				&event_retention_days, 30);
@@ -241,7 +241,7 @@ execlave_maintenance_settings(PG_FUNCTION_ARGS)
 								"\"delivery_retention_days\": %d, \"violation_retention_days\": %d, "
 								"\"grant_retention_days\": %d, \"cron_history_retention_days\": %d}",
 								trace_partition_interval == 1 ? "month" : "day", trace_partitions_ahead,
-								trace_retention_days, event_retention_days, delivery_retention_days,
+								execlave_trace_retention_days, event_retention_days, delivery_retention_days,
 								violation_retention_days, grant_retention_days, cron_history_retention_days);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));

@@ -86,7 +86,9 @@ $node->safe_psql('src', q{
     INSERT INTO execlave.traces (agent_key, input, cost_usd, started_at)
     SELECT 'a1', 'mail me at jane' || i || '@example.com', 0.01 * i, now() - make_interval(days => i % 3)
     FROM generate_series(1, 30) i;
+    SET execlave.trace_max_future = '300d';     -- (a trace far ahead: widen the accepted window)
     INSERT INTO execlave.traces (agent_key, input, started_at) VALUES ('a2', 'far future', now() + interval '200 days');
+    RESET execlave.trace_max_future;
     SELECT execlave_create_api_key('dumped', 'prod', 'agent', 'a2');
     SELECT execlave_pause_agent('a1', 'paused before the dump');
 });
