@@ -9,7 +9,7 @@ use IPC::Run;
 use JSON::PP;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT_OK = qw(slow wait_for start_receiver kill_server);
+our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid);
 
 # test/sanitize.sh runs every server process under valgrind and sets
 # EXECLAVE_TEST_SLOW: load tests then take a smaller load and longer waits.
@@ -88,6 +88,15 @@ sub kill_server
 	my $gone = wait_for(sub { !grep { kill(0, $_) } $pm, @children }, 30);
 	$node->_update_pid(-1);
 	return $gone;
+}
+
+# The pid of the webhook worker of $node (from pg_stat_activity), or '' when
+# it does not run.
+sub webhook_worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlave webhook worker'});
 }
 
 1;
