@@ -52,6 +52,16 @@
  * whatever the search_path.  Until the role exists and the extension is at
  * 0.1.2 or later, the worker waits as it does for a missing extension.
  *
+ * Locked rows: a due row another transaction holds locked (an uncommitted
+ * execlave_redeliver(), a SELECT ... FOR UPDATE) is skipped by the claim.
+ * The worker remembers the rows it skipped and leaves them out of the claims
+ * and of the next-due time until it is woken (a committed change to the
+ * deliveries sets its latch) or a backoff passes (SKIP_BACKOFF_MS, doubled
+ * up to execlave.webhook_poll_interval while rows stay locked); then it
+ * tries them again.  So one open transaction costs a claim per backoff, not
+ * a claim per millisecond, and a row whose locker rolls back is sent within
+ * the poll interval.
+ *
  * Standard Webhooks: webhook-id = "msg_" + delivery id (the same on every
  * retry), webhook-timestamp = Unix seconds at sending, webhook-signature =
  * "v1," + base64(HMAC-SHA256(key, id.timestamp.body)) with key the
@@ -97,6 +107,8 @@
 /* The role the worker's transactions run as, and its session's search_path. */
 #define WORKER_ROLE "execlave_worker"
 #define WORKER_SEARCH_PATH "pg_catalog, pg_temp"
+/* First wait before locked rows are tried again; it doubles up to the poll interval. */
+#define SKIP_BACKOFF_MS 100
 /* The statuses of a delivery that is due at next_attempt_at (the partial indexes' predicate). */
 #define DUE_STATUS "d.status OPERATOR(pg_catalog.=) ANY ('{pending,delivering,retrying}'::pg_catalog.text[])"
 
@@ -157,6 +169,19 @@ static double *schedule = NULL;	/* retry delays in seconds */
 static int	schedule_len = 0;
 static Oid	saved_userid;		/* the session's user, while a transaction runs as WORKER_ROLE */
 static int	saved_sec_context;
+
+/*
+ * Due rows the last claims skipped because another transaction holds them
+ * locked: left out of claims and of the next-due time until skip_retry_at or
+ * a wake-up.  At most execlave_webhook_batch_size are remembered; past that
+ * (skip_full), the next-due time is taken as skip_retry_at.
+ */
+static int64 *skipped = NULL;
+static int	nskipped = 0;
+static int	skipped_room = 0;
+static bool skip_full = false;
+static TimestampTz skip_retry_at = 0;
+static long skip_backoff_ms = SKIP_BACKOFF_MS;
 
 /*
  * Parse execlave.webhook_retry_schedule ("5s,5min,30min,2h") into seconds.
@@ -353,13 +378,16 @@ release_leases(void)
 }
 
 /*
- * Each active endpoint's due deliveries in time order, except the held ones
- * ($3), at most its room ($4 and $5, $6 for an endpoint the pool holds
- * nothing of), then the earliest $1 of those, locked, claimed with a lease of
- * $2.  The index deliveries_webhook_due_idx serves the per-endpoint scans;
- * "due" is next_attempt_at <= $7 (now, a parameter so that it bounds the
- * index scan: clock_timestamp() is volatile and would only filter, leaving
- * the scan to walk every leased row).
+ * Each active endpoint's due deliveries in time order, except those of $3
+ * (held, or skipped as locked), at most its room ($4 and $5, $6 for an
+ * endpoint the pool holds nothing of), then the earliest $1 of those (cand),
+ * locked (due); due is claimed with a lease of $2.  The index
+ * deliveries_webhook_due_idx serves the per-endpoint scans; "due" is
+ * next_attempt_at <= $7 (now, a parameter so that it bounds the index scan:
+ * clock_timestamp() is volatile and would only filter, leaving the scan to
+ * walk every leased row).  Returns the claimed rows, then the id of each
+ * candidate another transaction holds locked (SKIP LOCKED left it out) with
+ * NULL in the other columns.
  *
  * Every name is schema-qualified (OPERATOR(pg_catalog.x) for operators, which
  * all take the same precedence: hence the parentheses), so the statement
@@ -382,22 +410,27 @@ static const char *claim_sql =
 "  ORDER BY c.next_attempt_at LIMIT $1), "
 "due AS ("
 "  SELECT d.id FROM execlave.deliveries d WHERE d.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT cand.id FROM cand))"
-"  FOR UPDATE OF d SKIP LOCKED) "
-"UPDATE execlave.deliveries d"
+"  FOR UPDATE OF d SKIP LOCKED), "
+"claimed AS ("
+"  UPDATE execlave.deliveries d"
 "  SET status = 'delivering', attempts = d.attempts OPERATOR(pg_catalog.+) 1,"
 "      last_attempt_at = pg_catalog.clock_timestamp(),"
 "      next_attempt_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2"
 "  FROM due, execlave.webhooks w"
 "  WHERE d.id OPERATOR(pg_catalog.=) due.id AND w.id OPERATOR(pg_catalog.=) d.webhook_id AND " DUE_STATUS
-"RETURNING d.id, d.attempts, w.id::pg_catalog.text, w.url, w.secret,"
+"  RETURNING d.id, d.attempts, w.id::pg_catalog.text AS webhook_id, w.url, w.secret,"
 "    (SELECT pg_catalog.jsonb_build_object('type', e.event_type,"
 "        'timestamp', pg_catalog.to_char(pg_catalog.timezone('UTC', e.created_at), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 "        'data', e.data)::pg_catalog.text"
-"     FROM execlave.events e WHERE e.id OPERATOR(pg_catalog.=) d.event_id)";
+"     FROM execlave.events e WHERE e.id OPERATOR(pg_catalog.=) d.event_id) AS body) "
+"SELECT c.id, c.attempts, c.webhook_id, c.url, c.secret, c.body FROM claimed c "
+"UNION ALL "
+"SELECT cand.id, NULL, NULL, NULL, NULL, NULL FROM cand"
+"  WHERE NOT EXISTS (SELECT FROM due WHERE due.id OPERATOR(pg_catalog.=) cand.id)";
 
 /*
- * Seconds until the next delivery is due, of those not held ($1), of an
- * active endpoint not in $2 (those without room).
+ * Seconds until the next delivery is due, of those not in $1 (held, or
+ * skipped as locked), of an active endpoint not in $2 (those without room).
  */
 static const char *next_due_sql =
 "SELECT pg_catalog.date_part('epoch', pg_catalog.min(d.next_attempt_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())"
@@ -474,65 +507,112 @@ endpoint_hold(const char *id)
 	return ep;
 }
 
-/* The ids of the deliveries held, as an int8[] (allocated in the current context). */
+/*
+ * The ids of the deliveries held and of the rows skipped as locked, as an
+ * int8[] (allocated in the current context): the claims leave them out.
+ */
 static Datum
-held_ids(void)
+excluded_ids(void)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * Max(pool_len, 1));
+	Datum	   *ids = palloc(sizeof(Datum) * Max(pool_len + nskipped, 1));
+	int			k = 0;
 
 	for (int i = 0; i < pool_len; i++)
-		ids[i] = Int64GetDatum(pool[i]->id);
-	return PointerGetDatum(construct_array(ids, pool_len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		ids[k++] = Int64GetDatum(pool[i]->id);
+	for (int i = 0; i < nskipped; i++)
+		ids[k++] = Int64GetDatum(skipped[i]);
+	return PointerGetDatum(construct_array(ids, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
+
+/* Remember a row the claim skipped because it is locked (up to the batch size). */
+static void
+remember_skipped(int64 id)
+{
+	if (nskipped >= execlave_webhook_batch_size)
+	{
+		skip_full = true;
+		return;
+	}
+	if (nskipped == skipped_room)
+	{
+		skipped_room = Max(16, skipped_room * 2);
+		skipped = skipped == NULL ? MemoryContextAlloc(pool_cxt, sizeof(int64) * skipped_room)
+			: repalloc(skipped, sizeof(int64) * skipped_room);
+	}
+	skipped[nskipped++] = id;
+}
+
+/* Try the rows skipped as locked again at the next claim. */
+static void
+forget_skipped(void)
+{
+	nskipped = 0;
+	skip_full = false;
+}
+
 /*
  * Claim up to `room` due deliveries into the pool; returns how many.  When
- * fewer than `room`, *sleep_ms says how long until the next one not held is
- * due (capped by the poll interval).
+ * fewer than `room`, *sleep_ms says how long until the next one not held
+ * and not skipped as locked is due, or until the skipped ones are tried
+ * again (capped by the poll interval).
  *
  * The held ones are excluded: a delivery waiting for a request slot behind a
- * slow endpoint may outlive its lease, and must not be claimed twice.
+ * slow endpoint may outlive its lease, and must not be claimed twice.  So
+ * are the ones skipped as locked since the last wake-up or backoff.
  */
 static int
 claim(int room, long *sleep_ms)
 {
 	Oid			types[7] = {INT4OID, INTERVALOID, INT8ARRAYOID, UUIDARRAYOID, INT4ARRAYOID, INT4OID, TIMESTAMPTZOID};
 	Datum		values[7];
-	int			n;
+	int			n = 0;
+	int			nlocked = 0;
+	bool		tried_all = nskipped == 0 && !skip_full;
 	int64		lease_ms = Max((int64) execlave_webhook_lease_ms,
 							   (int64) execlave_webhook_timeout_ms + 10000);
 	Interval   *lease;
+	TimestampTz now;
 
 	begin_tx("execlave webhook worker: claiming deliveries", false);
 	lease = palloc0(sizeof(Interval));
 	lease->time = lease_ms * 1000;
 	values[0] = Int32GetDatum(room);
 	values[1] = IntervalPGetDatum(lease);
-	values[2] = held_ids();
+	values[2] = excluded_ids();
 	endpoint_rooms(&values[3], &values[4], NULL);
 	values[5] = Int32GetDatum(endpoint_limit());
 	values[6] = TimestampTzGetDatum(GetCurrentTimestamp());
-	run(claim_sql, 7, types, values, NULL, SPI_OK_UPDATE_RETURNING);
-	n = (int) SPI_processed;
-	if (pool_len + n > pool_room)
+	run(claim_sql, 7, types, values, NULL, SPI_OK_SELECT);
+	if (pool_len + SPI_processed > pool_room)
 	{
-		pool_room = Max(pool_len + n, pool_room * 2);
+		pool_room = Max(pool_len + (int) SPI_processed, pool_room * 2);
 		pool = pool == NULL ? MemoryContextAlloc(pool_cxt, sizeof(Delivery *) * pool_room)
 			: repalloc(pool, sizeof(Delivery *) * pool_room);
 	}
-	for (int i = 0; i < n; i++)
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext cxt = AllocSetContextCreate(pool_cxt, "execlave webhook delivery",
-												  ALLOCSET_SMALL_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		Delivery   *d = palloc0(sizeof(Delivery));
+		MemoryContext cxt;
+		MemoryContext old;
+		Delivery   *d;
 		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int32		attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 
+		if (isnull)				/* a candidate another transaction holds locked */
+		{
+			remember_skipped(id);
+			nlocked++;
+			continue;
+		}
+		cxt = AllocSetContextCreate(pool_cxt, "execlave webhook delivery", ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(cxt);
+		d = palloc0(sizeof(Delivery));
 		d->cxt = cxt;
 		d->state = DELIVERY_CLAIMED;
-		d->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		d->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		d->id = id;
+		d->attempt = attempt;
 		d->webhook_id = SPI_getvalue(tup, desc, 3);
 		d->url = SPI_getvalue(tup, desc, 4);
 		d->secret = SPI_getvalue(tup, desc, 5);
@@ -542,13 +622,36 @@ claim(int room, long *sleep_ms)
 		d->ep = endpoint_hold(d->webhook_id);
 		pool[pool_len++] = d;
 		claimed++;
+		n++;
 	}
+
+	/*
+	 * Locked rows found by a claim that tried every row: they are tried again
+	 * after the backoff, which doubles while rows stay locked; a claim that
+	 * tried every row and found none locked starts the backoff afresh.
+	 */
+	now = GetCurrentTimestamp();
+	if (tried_all && nlocked > 0)
+	{
+		skip_retry_at = TimestampTzPlusMilliseconds(now, Min(skip_backoff_ms, execlave_webhook_poll_interval_ms));
+		skip_backoff_ms = Min(skip_backoff_ms * 2, execlave_webhook_poll_interval_ms);
+	}
+	else if (tried_all)
+		skip_backoff_ms = Min(SKIP_BACKOFF_MS, execlave_webhook_poll_interval_ms);
+
 	*sleep_ms = execlave_webhook_poll_interval_ms;
-	if (n < room)
+	if (nskipped > 0 || skip_full)
+	{
+		long		left = skip_retry_at > now ? (long) ((skip_retry_at - now + 999) / 1000) : 1;
+
+		*sleep_ms = Min(*sleep_ms, Max(left, 1));
+	}
+	/* past the remembered ones, locked rows are not told apart: wait for the retry */
+	if (n < room && !skip_full)
 	{
 		Oid			ntypes[2] = {INT8ARRAYOID, UUIDARRAYOID};
 
-		values[0] = held_ids();
+		values[0] = excluded_ids();
 		endpoint_rooms(&values[3], &values[4], &values[1]);
 		run(next_due_sql, 2, ntypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 1)
@@ -1087,6 +1190,7 @@ execlave_webhook_worker_main(Datum arg)
 			 */
 			renew_multi = true;
 			may_be_due = true;
+			forget_skipped();
 		}
 		if (renew_multi && sending == 0)
 		{
@@ -1115,6 +1219,8 @@ execlave_webhook_worker_main(Datum arg)
 		 * endpoint holds at most endpoint_limit() of them).
 		 */
 		now = GetCurrentTimestamp();
+		if ((nskipped > 0 || skip_full) && now >= skip_retry_at)
+			forget_skipped();	/* the backoff passed: try the locked rows again */
 		if ((pool_len - blocked) * 2 <= execlave_webhook_batch_size
 			&& pool_len - blocked < execlave_webhook_batch_size
 			&& (may_be_due || now >= next_claim))
@@ -1182,8 +1288,10 @@ execlave_webhook_worker_main(Datum arg)
 		}
 		if (MyLatch->is_set)
 		{
+			/* a committed change to the deliveries: locked rows may be free */
 			ResetLatch(MyLatch);
 			may_be_due = true;
+			forget_skipped();
 		}
 	}
 }
