@@ -11,7 +11,8 @@
  *      counting the deliveries waiting for their endpoint) and deliveries
  *      may be due (a backend woke the worker, the last claim was full, or
  *      the next retry is due), the due rows of execlave.deliveries whose
- *      endpoint is active, except those the pool already holds, at most
+ *      endpoint is active, except those the pool already holds (and those
+ *      skipped as locked, see below), at most
  *      endpoint_room() of each endpoint (the pool holds at most half its
  *      size of one endpoint) and the pool's free room in all,
  *      FOR UPDATE SKIP LOCKED; set status
@@ -319,7 +320,8 @@ note_waiting(const char *why)
 	{
 		if (last[0] != '\0')
 			ereport(LOG,
-					(errmsg("execlave webhook worker: delivering for database \"%s\"", execlave_database)));
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("execlave webhook worker: delivering for database \"%s\"", execlave_database)));
 		last[0] = '\0';
 		return;
 	}
@@ -327,7 +329,8 @@ note_waiting(const char *why)
 		return;
 	strlcpy(last, why, sizeof(last));
 	ereport(LOG,
-			(errmsg("execlave webhook worker: waiting: %s", why)));
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("execlave webhook worker: waiting: %s", why)));
 }
 
 /*
