@@ -268,35 +268,63 @@ run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, in
 				 errmsg("execlave webhook worker: query failed (SPI code %d): %s", rc, sql)));
 }
 
-/*
- * Start a worker transaction running as WORKER_ROLE, with SPI and a snapshot.
- * When the role does not exist: false with no transaction open if missing_ok,
- * else an error.
- */
-static bool
-begin_tx(const char *activity, bool missing_ok)
+/* Log, once per reason, why the statements run as the superuser (NULL: they no longer do). */
+static void
+note_superuser(const char *why)
 {
-	Oid			role;
+	static char last[256] = "";
 
+	if (why == NULL)
+	{
+		last[0] = '\0';
+		return;
+	}
+	if (strcmp(last, why) == 0)
+		return;
+	strlcpy(last, why, sizeof(last));
+	ereport(LOG,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("execlave webhook worker: running its statements as the bootstrap superuser: %s", why),
+			 errdetail("The search_path is pinned and every name qualified all the same.")));
+}
+
+/*
+ * Run the worker's statements as WORKER_ROLE?  Only once the database's
+ * execlave grants it its privileges (0.1.2 on) and the role exists: before
+ * that, a database not yet updated still gets its deliveries, its
+ * statements then running as the bootstrap superuser (still with the pinned
+ * search_path and every name qualified).  Set by extension_ready().
+ */
+static bool use_worker_role = false;
+
+/*
+ * Start a worker transaction, with SPI and a snapshot, running as
+ * WORKER_ROLE when use_worker_role is set.  If the role has gone meanwhile:
+ * an error (the next extension_ready() notices).
+ */
+static void
+begin_tx(const char *activity)
+{
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	role = get_role_oid(WORKER_ROLE, true);
-	if (!OidIsValid(role))
+	GetUserIdAndSecContext(&saved_userid, &saved_sec_context);
+	if (use_worker_role)
 	{
-		if (!missing_ok)
+		Oid			role = get_role_oid(WORKER_ROLE, true);
+
+		if (!OidIsValid(role))
+		{
+			use_worker_role = false;
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("execlave webhook worker: role \"%s\" does not exist", WORKER_ROLE)));
-		CommitTransactionCommand();
-		return false;
+		}
+		SetUserIdAndSecContext(role, saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 	}
-	GetUserIdAndSecContext(&saved_userid, &saved_sec_context);
-	SetUserIdAndSecContext(role, saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
-	return true;
 }
 
 /* Commit a worker transaction and become the session's user again. */
@@ -334,43 +362,50 @@ note_waiting(const char *why)
 }
 
 /*
- * Can the worker deliver in this database: does the role WORKER_ROLE exist
- * and is execlave installed at a version that grants it its privileges
- * (0.1.2 on)?  Earlier versions leave their deliveries queued until ALTER
- * EXTENSION execlave UPDATE.
+ * Can the worker deliver in this database (is execlave installed)?  Also
+ * decides whether its statements run as WORKER_ROLE: when the role exists
+ * and the extension is at a version that grants it its privileges (0.1.2
+ * on); a database still at 0.1.0 or 0.1.1 is served as the bootstrap
+ * superuser until ALTER EXTENSION execlave UPDATE, and the log says so.
  */
 static bool
 extension_ready(void)
 {
 	const char *version = NULL;
-	bool		ready;
+	bool		role_exists;
 
-	if (!begin_tx("execlave webhook worker: looking for the extension", true))
-	{
-		note_waiting("role \"" WORKER_ROLE "\" does not exist (it comes with execlave 0.1.2)");
-		return false;
-	}
+	use_worker_role = false;
+	begin_tx("execlave webhook worker: looking for the extension");
+	role_exists = OidIsValid(get_role_oid(WORKER_ROLE, true));
 	run("SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'execlave'",
 		0, NULL, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	ready = version != NULL && strcmp(version, "0.1.0") != 0 && strcmp(version, "0.1.1") != 0;
-	if (version != NULL && !ready)
-		note_waiting(psprintf("execlave %s in database \"%s\" predates the role \"" WORKER_ROLE "\"'s privileges; run ALTER EXTENSION execlave UPDATE",
-							  version, execlave_database));
-	else if (version == NULL)
+	if (version == NULL)
 		note_waiting(psprintf("execlave is not installed in database \"%s\"", execlave_database));
 	else
+	{
+		bool		granted = strcmp(version, "0.1.0") != 0 && strcmp(version, "0.1.1") != 0;
+
 		note_waiting(NULL);
+		use_worker_role = granted && role_exists;
+		if (!granted)
+			note_superuser(psprintf("execlave %s in database \"%s\" predates the role \"" WORKER_ROLE "\"'s privileges; run ALTER EXTENSION execlave UPDATE",
+									version, execlave_database));
+		else if (!role_exists)
+			note_superuser("the role \"" WORKER_ROLE "\" does not exist");
+		else
+			note_superuser(NULL);
+	}
 	end_tx();
-	return ready;
+	return version != NULL;
 }
 
 /* At start: nothing is in flight, so every leased row is due now. */
 static void
 release_leases(void)
 {
-	begin_tx("execlave webhook worker: releasing leases of a previous run", false);
+	begin_tx("execlave webhook worker: releasing leases of a previous run");
 	run("UPDATE execlave.deliveries SET status = 'retrying', next_attempt_at = pg_catalog.clock_timestamp() "
 		"WHERE status OPERATOR(pg_catalog.=) 'delivering'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
 	if (SPI_processed > 0)
@@ -576,7 +611,7 @@ claim(int room, long *sleep_ms)
 	Interval   *lease;
 	TimestampTz now;
 
-	begin_tx("execlave webhook worker: claiming deliveries", false);
+	begin_tx("execlave webhook worker: claiming deliveries");
 	lease = palloc0(sizeof(Interval));
 	lease->time = lease_ms * 1000;
 	values[0] = Int32GetDatum(room);
@@ -961,7 +996,7 @@ record(Delivery **ds, int n)
 	values[5] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[6] = PointerGetDatum(construct_array(latencies, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	begin_tx("execlave webhook worker: recording outcomes", false);
+	begin_tx("execlave webhook worker: recording outcomes");
 	run("UPDATE execlave.deliveries d"
 		"  SET status = o.status,"
 		"      next_attempt_at = CASE WHEN o.status OPERATOR(pg_catalog.=) 'retrying'"
