@@ -656,6 +656,16 @@ claim_start(int s)
 	return sl->generation;
 }
 
+/* Is some recorder slot free (under the lock)? */
+static bool
+any_slot_free(void)
+{
+	for (int i = 0; i < ctl->nslots; i++)
+		if (ctl->slots[i].state == SLOT_FREE)
+			return true;
+	return false;
+}
+
 /* Set the latch of every running recorder whose queue is empty (they may yield). */
 static void
 wake_idle_recorders(void)
@@ -1123,17 +1133,23 @@ execlave_db_recorder_main(Datum arg)
 			continue;
 		}
 
-		/* nothing queued: exit when idle long enough, or at once if another database waits */
+		/*
+		 * Nothing queued: exit when idle long enough, or at once when a
+		 * backend of another database waits for a slot and none is free (so
+		 * that one idle recorder, not all, makes way).
+		 */
 		idle_until = TimestampTzPlusMilliseconds(last_work, execlave_recorder_idle_ms);
 		if (yield || GetCurrentTimestamp() >= idle_until)
 		{
+			RecorderSlot *sl = &ctl->slots[my_slot];
 			bool		leave = false;
+			bool		work = false;
 
 			LWLockAcquire(ctl->lock, LW_EXCLUSIVE);
-			if (ctl->slots[my_slot].head < 0)
+			if (sl->head >= 0)
+				work = true;
+			else if (GetCurrentTimestamp() >= idle_until || !any_slot_free())
 			{
-				RecorderSlot *sl = &ctl->slots[my_slot];
-
 				sl->state = SLOT_FREE;
 				sl->dbid = InvalidOid;
 				sl->pid = 0;
@@ -1146,7 +1162,8 @@ execlave_db_recorder_main(Datum arg)
 				my_slot = -1;
 				proc_exit(0);
 			}
-			continue;
+			if (work)
+				continue;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 ms_until(idle_until), PG_WAIT_EXTENSION);
