@@ -28,6 +28,7 @@ _PG_init(void)
 	execlave_policy_init();
 	execlave_windows_init();
 	execlave_webhooks_init();
+	execlave_recorder_init();
 	execlave_apikeys_init();
 	/* after every module has defined its settings */
 	MarkGUCPrefixReserved("execlave");

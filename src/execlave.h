@@ -141,6 +141,10 @@ PGDLLEXPORT extern void execlave_webhook_worker_main(Datum arg);
 
 /* recorder.c */
 extern int	execlave_record_timeout_ms;
+extern int	execlave_recorder_idle_ms;
+extern int	execlave_max_recorders;
+extern void execlave_recorder_init(void);
+PGDLLEXPORT extern void execlave_db_recorder_main(Datum arg);
 PGDLLEXPORT extern void execlave_recorder_main(Datum arg);
 
 #endif							/* EXECLAVE_H */
