@@ -3,26 +3,41 @@ EXTENSION  = execlave
 EXTVERSION = 0.1.2
 
 MODULE_big = execlave
+# One module per concern (each with its header); src/standalone/ holds the
+# units with no server dependency (fuzzed and benchmarked on their own).
 OBJS = \
 	src/execlave.o \
-	src/config.o \
+	src/preload.o \
+	src/cache.o \
+	src/catalog.o \
 	src/agent_cache.o \
 	src/agents.o \
 	src/actions.o \
 	src/grants.o \
-	src/scan.o \
+	src/lifecycle.o \
 	src/traces.o \
-	src/scanner.o \
+	src/money.o \
+	src/sqlcall.o \
 	src/policy_config.o \
-	src/policy.o \
+	src/policy_cache.o \
+	src/policy_eval.o \
+	src/policy_trigger.o \
+	src/violations.o \
+	src/enforce.o \
+	src/clock.o \
+	src/stats.o \
 	src/windows.o \
+	src/usage_limits.o \
+	src/anomaly.o \
 	src/recorder.o \
-	src/netcheck.o \
-	src/webhook_check.o \
-	src/webhook_sign.o \
 	src/webhooks.o \
 	src/webhook_worker.o \
-	src/apikeys.o
+	src/apikeys.o \
+	src/standalone/pii.o \
+	src/standalone/injection.o \
+	src/standalone/netcheck.o \
+	src/standalone/webhook_check.o \
+	src/standalone/webhook_sign.o
 
 # The first release's install script, then one upgrade script per later version
 # (CREATE EXTENSION runs the chain); released scripts are never edited.  Each
@@ -40,20 +55,20 @@ REGRESS_OPTS = --inputdir=.
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/standalone
 SHLIB_LINK = -lcurl
 # The code builds without warnings; scripts/test.sh builds with WERROR=1 so a warning fails the suite.
+# -MMD -MP: each object's header dependencies, generated as it compiles.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \
-	$(if $(WERROR),-Werror)
+	-MMD -MP $(if $(WERROR),-Werror)
+EXTRA_CLEAN = $(OBJS:.o=.d)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 .SECONDEXPANSION:
 include $(PGXS)
 
-# PGXS does not track header dependencies
-$(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h src/netcheck.h \
-	src/webhook_check.h src/webhook_sign.h
+-include $(OBJS:.o=.d)
 
 sql/execlave--%.sql: $$(sort $$(wildcard $(srcdir)/sql/parts/execlave--%/*.sql))
 	cat $^ > $@

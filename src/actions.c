@@ -6,7 +6,8 @@
  * authorize check) and as text[] in execlave.grants.  The order of
  * execlave_action_names is the canonical order of stored arrays.
  */
-#include "execlave.h"
+
+#include "actions.h"
 
 #include "catalog/pg_type_d.h"
 #include "lib/stringinfo.h"

@@ -24,16 +24,23 @@
  * need first.  A generation counter detects an invalidation that arrives while
  * an entry is being loaded, in which case the load is retried.
  */
-#include "execlave.h"
+
+#include "agent_cache.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_collation_d.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+
+#include "cache.h"
+#include "catalog.h"
+#include "execlave.h"
+
 
 /* Key-table entry: maps an agent key to its entry in the id table. */
 typedef struct AgentKeyEntry
@@ -61,8 +68,10 @@ static HTAB *agents_by_id = NULL;
 static HTAB *agents_by_key = NULL;
 static AgentsRelInfo relinfo;
 
-/* Bumped by every flush; lets a loader notice a flush during its scan. */
-static uint64 cache_generation = 0;
+static void agent_cache_invalidated(bool full);
+
+/* Registered with cache.c; its generation lets a loader notice a flush during its scan. */
+static ExeclaveCache cache = {"agents", &relinfo.relid, agent_cache_invalidated, 0};
 
 /* Forget every cached agent (and the relation OIDs on a full reset). */
 static void
@@ -74,22 +83,31 @@ agent_cache_flush(bool forget_oids)
 	agents_by_key = NULL;
 	if (forget_oids)
 		memset(&relinfo, 0, sizeof(relinfo));
-	cache_generation++;
+	cache.generation++;
 }
 
-/* Relcache callback: flush when execlave.agents (or everything) is invalidated. */
+/* Invalidation of execlave.agents (or of everything): flush, forgetting the OIDs. */
 static void
-agent_cache_relcache_cb(Datum arg, Oid relid)
+agent_cache_invalidated(bool full)
 {
-	if (relid == InvalidOid || (OidIsValid(relinfo.relid) && relid == relinfo.relid))
-		agent_cache_flush(true);
+	agent_cache_flush(true);
 }
 
-/* Register the invalidation callback; called once per process from _PG_init. */
+/* Maximum number of agents one backend keeps cached (execlave.agent_cache_size). */
+int			execlave_agent_cache_size = 10000;
+
+/* execlave.agent_cache_size, and the registration with the invalidation dispatcher; from _PG_init. */
 void
 execlave_agent_cache_init(void)
 {
-	CacheRegisterRelcacheCallback(agent_cache_relcache_cb, (Datum) 0);
+	DefineCustomIntVariable("execlave.agent_cache_size",
+							gettext_noop("Maximum number of agents cached by each backend."),
+							gettext_noop("When exceeded the cache is emptied and refilled on demand."),
+							&execlave_agent_cache_size,
+							10000, 16, 10000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	execlave_cache_register(&cache);
 }
 
 /* Process pending invalidation messages so committed changes are seen now. */
@@ -273,7 +291,7 @@ load_agent(const pg_uuid_t *id, const char *key)
 		AgentRow	row = {0};
 
 		ensure_relinfo();
-		gen = cache_generation;
+		gen = cache.generation;
 
 		if (id != NULL)
 			ScanKeyInit(&skey, relinfo.att_id, BTEqualStrategyNumber, F_UUID_EQ,
@@ -288,7 +306,7 @@ load_agent(const pg_uuid_t *id, const char *key)
 							1, &skey, read_agent_row, &row);
 
 		/* an invalidation arrived while loading: the row may be stale */
-		if (gen != cache_generation)
+		if (gen != cache.generation)
 			continue;
 		return cache_agent_row(&row, id, key);
 	}

@@ -9,13 +9,18 @@
  * management functions (register, pause, resume) are SQL in the install script
  * and reach these through the table and its triggers.
  */
-#include "execlave.h"
+
+#include "agents.h"
 
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/timestamp.h"
+
+#include "agent_cache.h"
+#include "execlave.h"
+
 
 PG_FUNCTION_INFO_V1(execlave_agent_status);
 PG_FUNCTION_INFO_V1(execlave_assert_active);

@@ -17,7 +17,8 @@
  * DEFINER) sets them for the request's transaction, and no client role can
  * forge them.
  */
-#include "execlave.h"
+
+#include "apikeys.h"
 
 #include "common/cryptohash.h"
 #include "common/sha2.h"

@@ -25,17 +25,26 @@
  * Read-only: no writes and no row locks, so both functions run on hot
  * standbys, where the invalidations arrive through WAL replay.
  */
-#include "execlave.h"
+
+#include "grants.h"
 
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+
+#include "actions.h"
+#include "agent_cache.h"
+#include "agents.h"
+#include "cache.h"
+#include "catalog.h"
+
 
 PG_FUNCTION_INFO_V1(execlave_authorize);
 PG_FUNCTION_INFO_V1(execlave_authorize_explain);
@@ -105,7 +114,11 @@ int			execlave_grant_cache_size = 100000;
 static MemoryContext cache_ctx = NULL;
 static HTAB *pairs = NULL;
 static GrantsRelInfo relinfo;
-static uint64 cache_generation = 0;
+
+static void grant_cache_invalidated(bool full);
+
+/* Registered with cache.c; its generation lets a loader notice a flush during its scan. */
+static ExeclaveCache cache = {"grants", &relinfo.relid, grant_cache_invalidated, 0};
 
 /* Forget every cached pair and the OIDs (the table may have been dropped). */
 static void
@@ -115,22 +128,28 @@ grant_cache_flush(void)
 		MemoryContextReset(cache_ctx);
 	pairs = NULL;
 	memset(&relinfo, 0, sizeof(relinfo));
-	cache_generation++;
+	cache.generation++;
 }
 
-/* Relcache callback: flush when execlave.grants (or everything) is invalidated. */
+/* Invalidation of execlave.grants (or of everything): flush. */
 static void
-grant_cache_relcache_cb(Datum arg, Oid relid)
+grant_cache_invalidated(bool full)
 {
-	if (relid == InvalidOid || (OidIsValid(relinfo.relid) && relid == relinfo.relid))
-		grant_cache_flush();
+	grant_cache_flush();
 }
 
 /* Register the invalidation callback; once per process from _PG_init. */
 void
 execlave_grants_init(void)
 {
-	CacheRegisterRelcacheCallback(grant_cache_relcache_cb, (Datum) 0);
+	DefineCustomIntVariable("execlave.grant_cache_size",
+							gettext_noop("Maximum number of source/target pairs whose grants each backend caches."),
+							gettext_noop("When exceeded the cache is emptied and refilled on demand."),
+							&execlave_grant_cache_size,
+							100000, 16, 10000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	execlave_cache_register(&cache);
 }
 
 /* Resolve OIDs and column numbers of execlave.grants if not known yet. */
@@ -250,13 +269,13 @@ lookup_pair(const pg_uuid_t *source, const pg_uuid_t *target)
 		PairScan	ps = {0};
 
 		ensure_relinfo();
-		gen = cache_generation;
+		gen = cache.generation;
 		ScanKeyInit(&skeys[0], relinfo.att_source, BTEqualStrategyNumber, F_UUID_EQ,
 					UUIDPGetDatum(&key.source));
 		ScanKeyInit(&skeys[1], relinfo.att_target, BTEqualStrategyNumber, F_UUID_EQ,
 					UUIDPGetDatum(&key.target));
 		execlave_index_scan(relinfo.relid, relinfo.pair_index, 2, skeys, read_grant_row, &ps);
-		if (gen != cache_generation)
+		if (gen != cache.generation)
 			continue;			/* invalidated while loading: read again */
 
 		if (cache_ctx == NULL)

@@ -1,21 +1,24 @@
 /*
  * policy.h
- *		The policy engine's internal interface: compiled policies, evaluation
- *		requests and results.  Shared by policy_config.c (validation and
- *		compilation), policy.c (cache, evaluation, ingestion and
- *		execlave_enforce) and recorder.c (durable recording of blocks).
+ *		The policy model: compiled policies, evaluation requests and their
+ *		outcomes, and what policy_config.c (validation and compilation of a
+ *		config) exports.  The modules of the engine (policy_cache, policy_eval,
+ *		violations, limits, anomaly, enforce, policy_trigger) build on it.
  */
 #ifndef EXECLAVE_POLICY_H
 #define EXECLAVE_POLICY_H
 
 #include "execlave.h"
-#include "scanner.h"
+#include "money.h"
+#include "pii.h"
+#include "injection.h"
 
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 typedef enum PolicyType
 {
@@ -24,7 +27,7 @@ typedef enum PolicyType
 	POLICY_MODEL_ALLOWLIST,
 	POLICY_TOKEN_LIMIT,
 	POLICY_TOOL_ACCESS,
-	POLICY_RATE_LIMIT,			/* windowed types (windows.c) from here on */
+	POLICY_RATE_LIMIT,			/* windowed types (usage_limits.c) from here on */
 	POLICY_COST_LIMIT,
 	POLICY_BUDGET_CAP,
 	POLICY_NUM_TYPES
@@ -41,7 +44,6 @@ typedef enum LimitAction
 } LimitAction;
 
 #define MAX_COST_THRESHOLDS 8
-#define NANOS_PER_USD		INT64CONST(1000000000)
 
 typedef enum PolicyMode
 {
@@ -163,7 +165,7 @@ typedef struct PolicyOutcome
 	List	   *warnings;		/* of char * */
 	bool		blocked;		/* some violation is in block mode */
 	bool		flagged;		/* some violation is in flag mode */
-	bool		windowed;		/* windowed policies were evaluated (windows.c) */
+	bool		windowed;		/* windowed policies were evaluated (usage_limits.c) */
 	List	   *input_masks;	/* of MaskSpan *, from masking policies */
 	List	   *output_masks;
 } PolicyOutcome;
@@ -175,34 +177,5 @@ extern PolicyType execlave_policy_type(const char *name);
 extern PolicyMode execlave_policy_mode(const char *name, bool *alias);
 extern void execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config,
 									MemoryContext cxt);
-
-/* policy.c */
-extern bool execlave_policies_apply_to(const pg_uuid_t *agent);
-extern void execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out);
-extern char *execlave_violations_json(const PolicyRequest *req, List *violations);
-extern void execlave_record_violations(const char *json);
-extern char *execlave_apply_masks(const char *text, size_t len, List *spans, size_t *newlen);
-
-extern void execlave_add_violation(PolicyOutcome *out, const CompiledPolicy *p, PolicyMode mode,
-								   char *message, char *details);
-extern void execlave_call_internal(const char *name, int nargs, Oid *argtypes, Datum *args);
-
-/* windows.c */
-extern char *execlave_test_clock;
-extern bool execlave_anomaly_detection;
-extern int	execlave_anomaly_warmup;
-extern double execlave_anomaly_threshold;
-extern int	execlave_max_tracked;
-extern void execlave_windows_init(void);
-extern TimestampTz execlave_clock(void);
-extern void execlave_windows_evaluate(const PolicyRequest *req, const CompiledPolicy **ps, int n,
-									  PolicyOutcome *out);
-extern void execlave_windows_after_accept(const PolicyRequest *req);
-extern bool execlave_anomaly_active(void);
-extern void execlave_anomaly_observe(const PolicyRequest *req, double duration_ms, bool is_error);
-extern int64 execlave_numeric_to_nanos(Numeric n);
-
-/* recorder.c */
-extern void execlave_record_durably(const char *json);
 
 #endif							/* EXECLAVE_POLICY_H */

@@ -483,7 +483,7 @@ read_patterns(const ConfigCtx *c, const JsonbValue *v, List **phrases, List **we
 	}
 }
 
-/* pii_detection types: names from scanner.h. */
+/* pii_detection types: names from pii.h. */
 static unsigned
 read_pii_types(const ConfigCtx *c, const JsonbValue *v)
 {

@@ -80,7 +80,8 @@
  * privilege.  A database whose extension predates 0.1.2, in a cluster where
  * the role does not exist yet, is recorded as the connected superuser.
  */
-#include "policy.h"
+
+#include "recorder.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -104,6 +105,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
+
+#include "execlave.h"
+
 
 /* execlave.record_timeout, in milliseconds (defined in config.c). */
 int			execlave_record_timeout_ms = 5000;
@@ -322,6 +326,13 @@ recorder_shmem_startup(void)
 void
 execlave_recorder_init(void)
 {
+	DefineCustomIntVariable("execlave.record_timeout",
+							gettext_noop("Longest wait to commit a blocked request's violations in a separate transaction."),
+							gettext_noop("Also the recorder's lock and statement timeout. Past it the violations go to the server log."),
+							&execlave_record_timeout_ms,
+							5000, 100, 600000,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("execlave.recorder_idle_timeout",
 							gettext_noop("How long a database's violation recorder stays with nothing to do before it exits."),
 							gettext_noop("Only with shared_preload_libraries; the next blocked request starts it again."),

@@ -18,7 +18,8 @@
  * without bound or store a time it cannot handle; ingested_at is always the
  * clock the windowed counters use.
  */
-#include "policy.h"
+
+#include "traces.h"
 
 #include <math.h>
 
@@ -32,6 +33,22 @@
 #include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+
+#include "agent_cache.h"
+#include "agents.h"
+#include "anomaly.h"
+#include "catalog.h"
+#include "clock.h"
+#include "execlave.h"
+#include "lifecycle.h"
+#include "usage_limits.h"
+#include "money.h"
+#include "policy.h"
+#include "policy_cache.h"
+#include "policy_eval.h"
+#include "recorder.h"
+#include "violations.h"
+
 
 PG_FUNCTION_INFO_V1(execlave_traces_before_insert);
 PG_FUNCTION_INFO_V1(execlave_new_trace_id);
@@ -63,43 +80,16 @@ static const char *const trace_columns[NUM_COLS] = {
 	"started_at"
 };
 
-/* The accepted window of trace times (GUCs). */
-static int	trace_max_future_s = 300;
-static int	trace_max_age_days = 0;	/* 0: execlave.trace_retention_days */
-
-/* Behind the clock when retention keeps everything and no age is set. */
-#define DEFAULT_MAX_AGE_DAYS	3650
-
 /* Column numbers of the last relation the trigger ran on. */
 static Oid	memo_relid = InvalidOid;
 static AttrNumber memo_att[NUM_COLS];
 
-/* Called once per process from _PG_init: the settings of the accepted window. */
+/* Nothing to set up; kept so _PG_init calls every module alike. */
 void
 execlave_traces_init(void)
 {
-	DefineCustomIntVariable("execlave.trace_max_future",
-							gettext_noop("How far ahead of the clock a trace's started_at may lie."),
-							gettext_noop("Later traces are refused with 22023."),
-							&trace_max_future_s, 300, 0, 366 * 86400,
-							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("execlave.trace_max_age_days",
-							gettext_noop("How far behind the clock a trace's started_at may lie, in days."),
-							gettext_noop("0: execlave.trace_retention_days (3650 when that is 0 too). Older traces are refused with 22023."),
-							&trace_max_age_days, 0, 0, 36500,
-							PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
-/* The accepted window of started_at around now: [*earliest, *latest]. */
-void
-execlave_trace_time_window(TimestampTz now, TimestampTz *earliest, TimestampTz *latest)
-{
-	int			days = trace_max_age_days > 0 ? trace_max_age_days
-		: execlave_trace_retention_days > 0 ? execlave_trace_retention_days : DEFAULT_MAX_AGE_DAYS;
-
-	*earliest = now - (TimestampTz) days * USECS_PER_DAY;
-	*latest = now + (TimestampTz) trace_max_future_s * USECS_PER_SEC;
-}
 
 /* Refuse a trace whose started_at lies outside the accepted window. */
 static void
@@ -335,7 +325,7 @@ after_accept(HeapTuple tuple, TupleDesc desc, const PolicyRequest *req, bool win
 			 bool observe, const char *status)
 {
 	if (windowed)
-		execlave_windows_after_accept(req);
+		execlave_limits_after_accept(req);
 	tuple = stamp_ingested_at(tuple, desc);
 	if (observe)
 	{

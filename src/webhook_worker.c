@@ -68,14 +68,14 @@
  * "v1," + base64(HMAC-SHA256(key, id.timestamp.body)) with key the
  * base64-decoded part of the whsec_ secret (computed in webhook_sign.c).
  */
-#include "execlave.h"
+
+#include "webhook_worker.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "netcheck.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -86,14 +86,20 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-#include "webhook_sign.h"
 
 #include <curl/curl.h>
+
+#include "execlave.h"
+#include "netcheck.h"
+#include "webhook_sign.h"
+#include "webhooks.h"
+
 
 /* How long a finished delivery may wait for others before it is recorded. */
 #define RECORD_DELAY_MS 20
@@ -184,62 +190,6 @@ static bool skip_full = false;
 static TimestampTz skip_retry_at = 0;
 static long skip_backoff_ms = SKIP_BACKOFF_MS;
 
-/*
- * Parse execlave.webhook_retry_schedule ("5s,5min,30min,2h") into seconds.
- * Returns the number of entries, or -1 with *bad set to the first bad entry.
- */
-int
-execlave_parse_schedule(const char *spec, double *out, int max, const char **bad)
-{
-	int			n = 0;
-	const char *p = spec;
-
-	while (*p)
-	{
-		char	   *end;
-		double		v;
-		double		unit;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		v = strtod(p, &end);
-		if (end == p || v < 0 || v != v)
-		{
-			*bad = p;
-			return -1;
-		}
-		p = end;
-		if (strncmp(p, "ms", 2) == 0)
-			unit = 0.001, p += 2;
-		else if (strncmp(p, "min", 3) == 0)
-			unit = 60, p += 3;
-		else if (*p == 's')
-			unit = 1, p += 1;
-		else if (*p == 'h')
-			unit = 3600, p += 1;
-		else if (*p == 'd')
-			unit = 86400, p += 1;
-		else
-		{
-			*bad = end;
-			return -1;
-		}
-		if (*p != '\0' && *p != ',' && *p != ' ')
-		{
-			*bad = p;
-			return -1;
-		}
-		if (n == max)
-		{
-			*bad = "too many entries";
-			return -1;
-		}
-		out[n++] = v * unit;
-	}
-	return n;
-}
 
 /* (Re)read the retry schedule into the worker's array. */
 static void

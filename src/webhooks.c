@@ -11,7 +11,8 @@
  * visible, and never for a transaction that rolled back.  The worker itself
  * (webhook_worker.c) also polls on a timer, so a lost wake-up only delays.
  */
-#include "execlave.h"
+
+#include "webhooks.h"
 
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -25,8 +26,11 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/inet.h"
+
 #include "netcheck.h"
+#include "preload.h"
 #include "webhook_check.h"
+
 
 PG_FUNCTION_INFO_V1(execlave_check_webhook_url);
 PG_FUNCTION_INFO_V1(execlave_new_webhook_secret);
@@ -51,6 +55,18 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool wake_at_commit = false;
 
 /* True in the webhook worker, whose own writes need not wake it. */
+/* The webhook worker's settings (defined here: every backend needs them). */
+char	   *execlave_database = NULL;
+int			execlave_webhook_batch_size = 500;
+int			execlave_webhook_concurrency = 32;
+int			execlave_webhook_endpoint_concurrency = 8;
+int			execlave_webhook_timeout_ms = 15000;
+int			execlave_webhook_lease_ms = 60000;
+int			execlave_webhook_poll_interval_ms = 1000;
+char	   *execlave_webhook_retry_schedule = NULL;
+bool		execlave_webhook_allow_private = false;
+
+
 bool		execlave_am_webhook_worker = false;
 
 static void
@@ -110,12 +126,158 @@ webhook_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * Parse execlave.webhook_retry_schedule ("5s,5min,30min,2h") into seconds.
+ * Returns the number of entries, or -1 with *bad set to the first bad entry.
+ */
+int
+execlave_parse_schedule(const char *spec, double *out, int max, const char **bad)
+{
+	int			n = 0;
+	const char *p = spec;
+
+	while (*p)
+	{
+		char	   *end;
+		double		v;
+		double		unit;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		v = strtod(p, &end);
+		if (end == p || v < 0 || v != v)
+		{
+			*bad = p;
+			return -1;
+		}
+		p = end;
+		if (strncmp(p, "ms", 2) == 0)
+			unit = 0.001, p += 2;
+		else if (strncmp(p, "min", 3) == 0)
+			unit = 60, p += 3;
+		else if (*p == 's')
+			unit = 1, p += 1;
+		else if (*p == 'h')
+			unit = 3600, p += 1;
+		else if (*p == 'd')
+			unit = 86400, p += 1;
+		else
+		{
+			*bad = end;
+			return -1;
+		}
+		if (*p != '\0' && *p != ',' && *p != ' ')
+		{
+			*bad = p;
+			return -1;
+		}
+		if (n == max)
+		{
+			*bad = "too many entries";
+			return -1;
+		}
+		out[n++] = v * unit;
+	}
+	return n;
+}
+
+/* GUC check hook: the retry schedule must parse. */
+static bool
+check_retry_schedule(char **newval, void **extra, GucSource source)
+{
+	double		buf[EXECLAVE_MAX_RETRIES];
+	const char *bad = NULL;
+
+	if (execlave_parse_schedule(*newval, buf, EXECLAVE_MAX_RETRIES, &bad) < 0)
+	{
+		GUC_check_errdetail("Invalid entry at \"%s\": give comma-separated durations such as 5s, 5min, 2h, 1d or 500ms (at most %d).",
+							bad, EXECLAVE_MAX_RETRIES);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Called from _PG_init.  When preloaded: shared memory for the wake-up and
  * the worker itself.  In every process: the commit callback.
  */
 void
 execlave_webhooks_init(void)
 {
+	/* A postmaster-level setting can only be defined while preloading. */
+	if (execlave_preloaded())
+		DefineCustomStringVariable("execlave.database",
+								   gettext_noop("Database whose webhook deliveries the webhook worker sends."),
+								   NULL,
+								   &execlave_database,
+								   "postgres",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_batch_size",
+							gettext_noop("Most deliveries the webhook worker holds at once (claimed, not yet recorded)."),
+							NULL,
+							&execlave_webhook_batch_size,
+							500, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_concurrency",
+							gettext_noop("Most webhook requests in flight at once."),
+							NULL,
+							&execlave_webhook_concurrency,
+							32, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_endpoint_concurrency",
+							gettext_noop("Most webhook requests in flight at once to one endpoint."),
+							gettext_noop("So that a slow endpoint cannot take every request slot of execlave.webhook_concurrency."),
+							&execlave_webhook_endpoint_concurrency,
+							8, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_timeout",
+							gettext_noop("Timeout of one webhook request."),
+							NULL,
+							&execlave_webhook_timeout_ms,
+							15000, 100, 300000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_lease",
+							gettext_noop("How long a claimed delivery stays with the worker before it is due again."),
+							gettext_noop("At least the request timeout plus 10 seconds is used."),
+							&execlave_webhook_lease_ms,
+							60000, 1000, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("execlave.webhook_poll_interval",
+							gettext_noop("Longest sleep of the webhook worker between looks for due deliveries."),
+							gettext_noop("Commits that create deliveries wake it at once; this is the fallback."),
+							&execlave_webhook_poll_interval_ms,
+							1000, 10, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("execlave.webhook_retry_schedule",
+							   gettext_noop("Delays before each retry of a failed webhook delivery."),
+							   gettext_noop("Comma-separated durations; one attempt plus one per entry, then the delivery is dead. Each delay gets +-20% jitter."),
+							   &execlave_webhook_retry_schedule,
+							   "5s,5min,30min,2h,5h,10h,10h",
+							   PGC_SIGHUP, 0,
+							   check_retry_schedule, NULL, NULL);
+
+	DefineCustomBoolVariable("execlave.webhook_allow_private",
+							 gettext_noop("Allow webhook deliveries to loopback, private, link-local and other non-public addresses."),
+							 gettext_noop("Off by default (SSRF guard); for tests and local development."),
+							 &execlave_webhook_allow_private,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	RegisterXactCallback(webhook_xact_callback, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -80,8 +80,8 @@ trap 'rm -rf "$WORK"' EXIT
 # ---------------------------------------------------------------------------
 SCAN_REPORT="   skipped: no C compiler ($CC not found; set CC)"
 if command -v "$CC" >/dev/null 2>&1; then
-    echo "==> D: compiling test/bench/scanner_bench.c with src/scanner.c, scanning 2 x $SCAN_MB MB"
-    (cd "$REPO" && "$CC" -O2 -I src test/bench/scanner_bench.c src/scanner.c -o "$WORK/scanner_bench") ||
+    echo "==> D: compiling test/bench/scanner_bench.c with src/standalone/pii.c and injection.c, scanning 2 x $SCAN_MB MB"
+    (cd "$REPO" && "$CC" -O2 -I src/standalone test/bench/scanner_bench.c src/standalone/pii.c src/standalone/injection.c -o "$WORK/scanner_bench") ||
         die "cannot compile test/bench/scanner_bench.c"
     SCAN_REPORT=$("$WORK/scanner_bench" "$SCAN_MB" 5) || die "scanner_bench failed"
     printf '%s\n' "$SCAN_REPORT" | sed 's/^/    /'

@@ -28,7 +28,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "scanner.h"
+#include "pii.h"
+#include "injection.h"
 
 /* Seconds of monotonic time. */
 static double

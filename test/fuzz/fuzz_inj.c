@@ -1,9 +1,9 @@
 /*
  * fuzz_inj.c
- *		libFuzzer harness for the prompt-injection matcher of src/scanner.c.
+ *		libFuzzer harness for the prompt-injection matcher of src/standalone/injection.c.
  *
  *	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined \
- *		-fno-sanitize-recover=all -Isrc test/fuzz/fuzz_inj.c src/scanner.c \
+ *		-fno-sanitize-recover=all -Isrc/standalone test/fuzz/fuzz_inj.c src/standalone/injection.c \
  *		-o /tmp/fuzz_inj
  *
  * The first input byte chooses the mode:
@@ -29,7 +29,7 @@
  *	  phrase index, and hits come in order of match end;
  *	- the hits are exactly those of a brute-force search of each normalized
  *	  phrase in the normalized text (ASCII case folded, whitespace runs,
- *	  including the multibyte spaces of scanner.c, collapsed to one space)
+ *	  including the multibyte spaces of injection.c, collapsed to one space)
  *	  with the same word-boundary and UTF-8 boundary rules, with the same
  *	  original spans.  This cross-checks the Aho-Corasick automaton and its
  *	  SSE2 start prefilter, which skip most of the text.
@@ -45,7 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scanner.h"
+#include "injection.h"
 
 int			LLVMFuzzerInitialize(int *argc, char ***argv);
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -128,7 +128,7 @@ null_alloc(size_t size, void *arg)
 /*
  * Byte length of the whitespace character at s[i], 0 if none: ASCII space
  * and \t..\r, and the UTF-8 forms of U+00A0, U+2000-U+200B, U+202F, U+205F
- * and U+3000 (complete sequences only), as documented in scanner.c.
+ * and U+3000 (complete sequences only), as documented in injection.c.
  */
 static size_t
 ref_space(const unsigned char *s, size_t i, size_t n)

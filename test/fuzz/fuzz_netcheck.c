@@ -1,10 +1,10 @@
 /*
  * fuzz_netcheck.c
- *		libFuzzer harness for the SSRF address classifier of src/netcheck.c.
+ *		libFuzzer harness for the SSRF address classifier of src/standalone/netcheck.c.
  *
  *	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined \
- *		-fno-sanitize-recover=all -Isrc test/fuzz/fuzz_netcheck.c \
- *		src/netcheck.c -o /tmp/fuzz_netcheck
+ *		-fno-sanitize-recover=all -Isrc/standalone test/fuzz/fuzz_netcheck.c \
+ *		src/standalone/netcheck.c -o /tmp/fuzz_netcheck
  *
  * Input: byte 0 is a selector, bytes 1-16 an address (zero-padded when the
  * input is shorter), any further bytes fill the rest of a socket address.

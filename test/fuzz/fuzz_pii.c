@@ -1,9 +1,9 @@
 /*
  * fuzz_pii.c
- *		libFuzzer harness for the PII scanner of src/scanner.c.
+ *		libFuzzer harness for the PII scanner of src/standalone/pii.c.
  *
  *	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined \
- *		-fno-sanitize-recover=all -Isrc test/fuzz/fuzz_pii.c src/scanner.c \
+ *		-fno-sanitize-recover=all -Isrc/standalone test/fuzz/fuzz_pii.c src/standalone/pii.c \
  *		-o /tmp/fuzz_pii
  *
  * Input: the first byte chooses the type mask (its low 7 bits, one bit per
@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scanner.h"
+#include "pii.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

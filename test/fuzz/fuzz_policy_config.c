@@ -7,8 +7,8 @@
  *	PG=$(pg_config --includedir-server)
  *	clang-14 -g -O1 -Wall -Wextra -Wno-ignored-attributes \
  *		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *		-Isrc -I$PG test/fuzz/fuzz_policy_config.c test/fuzz/pgshim.c \
- *		src/policy_config.c src/scanner.c -lm -o /tmp/fuzz_policy_config
+ *		-Isrc -Isrc/standalone -I$PG test/fuzz/fuzz_policy_config.c test/fuzz/pgshim.c \
+ *		src/policy_config.c src/standalone/pii.c src/standalone/injection.c -lm -o /tmp/fuzz_policy_config
  *
  * No server is needed: policy_config.c is compiled unchanged against the
  * PostgreSQL 15 server headers and linked with pgshim.c, a fake backend
@@ -73,7 +73,7 @@
  *	scope				"agent" or "policy" (default agent).
  * Whole-config rules: prompt_injection needs some phrase (builtins or
  * patterns), every custom pattern must be accepted by inj_build (at most 256
- * bytes normalized, not empty; scanner.c is the oracle for normalization,
+ * bytes normalized, not empty; injection.c is the oracle for normalization,
  * fuzz_inj checks it), then prompt_injection and pii_detection need
  * scan_input or scan_output; model_allowlist and tool_access a non-empty
  * allow or deny list; token_limit, rate_limit and cost_limit one of their

@@ -1,11 +1,11 @@
 /*
  * fuzz_webhook_sign.c
- *		libFuzzer harness for the webhook signatures of src/webhook_sign.c.
+ *		libFuzzer harness for the webhook signatures of src/standalone/webhook_sign.c.
  *
  *	clang-14 -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
- *		-fno-sanitize-recover=all -DFRONTEND -Isrc \
+ *		-fno-sanitize-recover=all -DFRONTEND -Isrc/standalone \
  *		-isystem /usr/include/postgresql/15/server \
- *		test/fuzz/fuzz_webhook_sign.c src/webhook_sign.c \
+ *		test/fuzz/fuzz_webhook_sign.c src/standalone/webhook_sign.c \
  *		/usr/lib/postgresql/15/lib/libpgcommon.a \
  *		/usr/lib/postgresql/15/lib/libpgport.a -lcrypto -o /tmp/fuzz_webhook_sign
  *

@@ -1,10 +1,10 @@
 /*
  * fuzz_webhook_url.c
- *		libFuzzer harness for the webhook URL check of src/webhook_check.c.
+ *		libFuzzer harness for the webhook URL check of src/standalone/webhook_check.c.
  *
  *	clang-14 -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
- *		-fno-sanitize-recover=all -Isrc test/fuzz/fuzz_webhook_url.c \
- *		src/webhook_check.c -lcurl -o /tmp/fuzz_webhook_url
+ *		-fno-sanitize-recover=all -Isrc/standalone test/fuzz/fuzz_webhook_url.c \
+ *		src/standalone/webhook_check.c -lcurl -o /tmp/fuzz_webhook_url
  *
  * Input: byte 0 is a selector.  Bit 0 clear: the URL is bytes 1 and on.
  * Bit 0 set: the URL is bytes 3 and on with copies of byte 1 inserted at

@@ -94,23 +94,24 @@ built=
 for h in $HARNESSES; do
 	extra=
 	case $h in
-		fuzz_netcheck) srcs="$root/src/netcheck.c" ;;
+		fuzz_netcheck) srcs="$root/src/standalone/netcheck.c" ;;
 		fuzz_policy_config)
 			# src/policy_config.c unchanged, against the server headers and
 			# a fake backend (pgshim.c: memory, errors, lists, Jsonb)
 			extra="-isystem $pgserver -Wno-ignored-attributes"
-			srcs="$here/pgshim.c $root/src/policy_config.c $root/src/scanner.c -lm"
+			srcs="$here/pgshim.c $root/src/policy_config.c $root/src/standalone/pii.c $root/src/standalone/injection.c -lm"
 			;;
-		fuzz_webhook_url) srcs="$root/src/webhook_check.c -lcurl" ;;
+		fuzz_webhook_url) srcs="$root/src/standalone/webhook_check.c -lcurl" ;;
 		fuzz_webhook_sign)
 			# the frontend build of src/common's HMAC and base64
 			extra="-DFRONTEND -isystem $pgserver"
-			srcs="$root/src/webhook_sign.c $pgcommon -lcrypto"
+			srcs="$root/src/standalone/webhook_sign.c $pgcommon -lcrypto"
 			;;
-		*) srcs="$root/src/scanner.c" ;;
+		fuzz_pii) srcs="$root/src/standalone/pii.c" ;;
+		*) srcs="$root/src/standalone/injection.c" ;;
 	esac
 	# shellcheck disable=SC2086
-	if "$cc" $cflags $extra -I"$root/src" "$here/$h.c" $srcs -o "$work/$h" >"$work/$h.build.log" 2>&1; then
+	if "$cc" $cflags $extra -I"$root/src" -I"$root/src/standalone" "$here/$h.c" $srcs -o "$work/$h" >"$work/$h.build.log" 2>&1; then
 		built="$built $h"
 	else
 		echo "$h: FAIL (build failed, see $work/$h.build.log)"

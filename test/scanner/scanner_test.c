@@ -15,7 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "scanner.h"
+#include "pii.h"
+#include "injection.h"
 
 #define MB4 (4u * 1024 * 1024)
 

@@ -1,4 +1,4 @@
-# Unit tests of the content scanners (src/scanner.c), which have no server
+# Unit tests of the content scanners (src/standalone/pii.c and injection.c), which have no server
 # dependency: compile test/scanner/scanner_test.c with the system compiler,
 # run it, and report each of its TAP lines as a test here.
 use strict;
@@ -12,8 +12,8 @@ my $cc = $ENV{CC} // 'cc';
 
 my ($cc_out, $cc_err);
 my $built = IPC::Run::run(
-	[ $cc, '-std=gnu99', '-O2', '-Wall', '-Wextra', '-Werror', '-Isrc',
-	  'test/scanner/scanner_test.c', 'src/scanner.c', '-o', $bin ],
+	[ $cc, '-std=gnu99', '-O2', '-Wall', '-Wextra', '-Werror', '-Isrc/standalone',
+	  'test/scanner/scanner_test.c', 'src/standalone/pii.c', 'src/standalone/injection.c', '-o', $bin ],
 	'>', \$cc_out, '2>', \$cc_err);
 ok($built, 'scanner unit tests compile without warnings') or diag($cc_err);
 

@@ -1,6 +1,7 @@
 /*
- * scan.c
- *		Index scans under the latest snapshot, for the backend-local caches.
+ * catalog.c
+ *		Catalog access for the backend-local caches: index and heap scans under
+ *		the latest snapshot, OIDs and column numbers by name.
  *
  * Cache misses read execlave's tables directly (no SPI): open the relation,
  * take the latest snapshot (so the result reflects every committed change the
@@ -8,7 +9,8 @@
  * tuple to a callback.  Opening the relation may process invalidation
  * messages; callers detect that with their generation counter and retry.
  */
-#include "execlave.h"
+
+#include "catalog.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -17,6 +19,9 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+
+#include "execlave.h"
+
 
 /*
  * Scan index indexid of relid for tuples matching keys (heap attribute
