@@ -10,9 +10,12 @@
  * invalidate_cache statement trigger as agents and grants), with the same
  * generation-counter guard against an invalidation arriving mid-load.
  *
- * Evaluation (execlave_policy_evaluate) is pure computation over the cache:
- * it takes no lock and runs no query, so cached pointers stay valid for its
- * duration; the outcome it returns holds copies.  Text is scanned once per
+ * Evaluation (execlave_policy_evaluate) pins the set of policies it works
+ * on: the windowed policies may run a query (an agent's counters are rebuilt
+ * from the traces on first use), whose locks process invalidations, and a
+ * flush then only retires the pinned set; it is freed when the evaluation
+ * unpins it, or at the end of the transaction if an error came first.  The
+ * outcome it returns holds copies.  Text is scanned once per
  * field for PII (all types, then filtered per policy) and once per
  * prompt-injection policy (each has its own matcher).
  *
@@ -57,26 +60,67 @@ PG_FUNCTION_INFO_V1(execlave_enforce_strict);
  * The compiled-policy cache
  * ---------------------------------------------------------------------
  */
-static MemoryContext policy_ctx = NULL;
-static CompiledPolicy *policies = NULL;
-static int	npolicies = 0;
-static bool policies_loaded = false;
+/*
+ * One loaded set of compiled policies.  An evaluation pins the set it works
+ * on: a flush (the relcache callback) drops a pinned set from the cache but
+ * only retires it, and the set is deleted when its last pin goes, so an
+ * evaluation never reads freed memory even when something it calls (the
+ * windowed counters' rebuild, through SPI) processes invalidations.  A pin
+ * that an error left behind is dropped at the end of the transaction.
+ */
+typedef struct PolicySet
+{
+	MemoryContext cxt;			/* holds the set and every policy in it */
+	CompiledPolicy *policies;	/* sorted by name */
+	int			n;
+	bool		have_hash_key;
+	uint8		hash_key[32];
+	int			pins;
+	struct PolicySet *next_retired;
+} PolicySet;
+
+static PolicySet *current_set = NULL;	/* NULL: not loaded */
+static PolicySet *retired_sets = NULL;	/* flushed while pinned */
 static Oid	policies_relid = InvalidOid;
 static uint64 policy_generation = 0;
-static uint8 hash_key[32];
-static bool have_hash_key = false;
 
-/* Drop the compiled policies. */
+/* Delete every retired set no evaluation holds (all of them when forced). */
+static void
+free_retired_sets(bool force)
+{
+	PolicySet **link = &retired_sets;
+
+	while (*link != NULL)
+	{
+		PolicySet  *set = *link;
+
+		if (set->pins > 0 && !force)
+		{
+			link = &set->next_retired;
+			continue;
+		}
+		*link = set->next_retired;
+		MemoryContextDelete(set->cxt);
+	}
+}
+
+/* Drop the compiled policies (a pinned set is retired, not freed). */
 static void
 policy_cache_flush(bool forget_oids)
 {
-	if (policy_ctx != NULL)
-		MemoryContextDelete(policy_ctx);
-	policy_ctx = NULL;
-	policies = NULL;
-	npolicies = 0;
-	policies_loaded = false;
-	have_hash_key = false;
+	PolicySet  *set = current_set;
+
+	current_set = NULL;
+	if (set != NULL)
+	{
+		if (set->pins > 0)
+		{
+			set->next_retired = retired_sets;
+			retired_sets = set;
+		}
+		else
+			MemoryContextDelete(set->cxt);
+	}
 	if (forget_oids)
 		policies_relid = InvalidOid;
 	policy_generation++;
@@ -90,11 +134,32 @@ policy_cache_relcache_cb(Datum arg, Oid relid)
 		policy_cache_flush(relid == InvalidOid);
 }
 
+/* End of transaction: no evaluation runs any more; drop pins errors left. */
+static void
+policy_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (current_set != NULL)
+				current_set->pins = 0;
+			free_retired_sets(true);
+			break;
+		default:
+			break;
+	}
+}
+
 /* Called once per process from _PG_init. */
 void
 execlave_policy_init(void)
 {
 	CacheRegisterRelcacheCallback(policy_cache_relcache_cb, (Datum) 0);
+	RegisterXactCallback(policy_xact_callback, NULL);
 }
 
 /* State of one load. */
@@ -167,10 +232,11 @@ load_policy_row(HeapTuple tup, TupleDesc desc, void *arg)
 	MemoryContextSwitchTo(old);
 }
 
-/* Heap-scan callback: read the PII hash key. */
+/* Heap-scan callback: read the PII hash key into the set being loaded. */
 static void
 load_hash_key(HeapTuple tup, TupleDesc desc, void *arg)
 {
+	PolicySet  *set = (PolicySet *) arg;
 	bool		isnull;
 	Datum		d = heap_getattr(tup, 1, desc, &isnull);
 	bytea	   *key;
@@ -178,10 +244,10 @@ load_hash_key(HeapTuple tup, TupleDesc desc, void *arg)
 	if (isnull)
 		return;
 	key = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(key) == sizeof(hash_key))
+	if (VARSIZE_ANY_EXHDR(key) == sizeof(set->hash_key))
 	{
-		memcpy(hash_key, VARDATA_ANY(key), sizeof(hash_key));
-		*(bool *) arg = true;
+		memcpy(set->hash_key, VARDATA_ANY(key), sizeof(set->hash_key));
+		set->have_hash_key = true;
 	}
 }
 
@@ -191,18 +257,18 @@ policy_name_cmp(const void *a, const void *b)
 	return strcmp(((const CompiledPolicy *) a)->name, ((const CompiledPolicy *) b)->name);
 }
 
-/* Make sure the cache holds the current active policies. */
-static void
-ensure_policies_loaded(void)
+/* The current set of active policies, loaded when needed (not pinned). */
+static PolicySet *
+current_policies(void)
 {
-	while (!policies_loaded)
+	while (current_set == NULL)
 	{
 		uint64		gen;
 		PolicyLoad	load;
 		Oid			relid;
 		Relation	rel;
 		TupleDesc	desc;
-		bool		got_key = false;
+		PolicySet  *set;
 		ListCell   *lc;
 		int			i = 0;
 
@@ -223,8 +289,10 @@ ensure_policies_loaded(void)
 		load.cxt = AllocSetContextCreate(CurrentMemoryContext, "execlave policies",
 										 ALLOCSET_SMALL_SIZES);
 		load.list = NIL;
+		set = MemoryContextAllocZero(load.cxt, sizeof(PolicySet));
+		set->cxt = load.cxt;
 		execlave_heap_scan(relid, load_policy_row, &load);
-		execlave_heap_scan(execlave_relid("pii_hash_key"), load_hash_key, &got_key);
+		execlave_heap_scan(execlave_relid("pii_hash_key"), load_hash_key, set);
 		UnlockRelationOid(relid, AccessShareLock);
 
 		if (gen != policy_generation)
@@ -234,15 +302,14 @@ ensure_policies_loaded(void)
 			continue;
 		}
 		MemoryContextSetParent(load.cxt, CacheMemoryContext);
-		policy_ctx = load.cxt;
-		npolicies = list_length(load.list);
-		policies = MemoryContextAlloc(policy_ctx, sizeof(CompiledPolicy) * Max(npolicies, 1));
+		set->n = list_length(load.list);
+		set->policies = MemoryContextAlloc(load.cxt, sizeof(CompiledPolicy) * Max(set->n, 1));
 		foreach(lc, load.list)
-			policies[i++] = *(CompiledPolicy *) lfirst(lc);
-		qsort(policies, npolicies, sizeof(CompiledPolicy), policy_name_cmp);
-		have_hash_key = got_key;
-		policies_loaded = true;
+			set->policies[i++] = *(CompiledPolicy *) lfirst(lc);
+		qsort(set->policies, set->n, sizeof(CompiledPolicy), policy_name_cmp);
+		current_set = set;
 	}
+	return current_set;
 }
 
 static int
@@ -263,9 +330,10 @@ policy_applies(const CompiledPolicy *p, const pg_uuid_t *agent)
 bool
 execlave_policies_apply_to(const pg_uuid_t *agent)
 {
-	ensure_policies_loaded();
-	for (int i = 0; i < npolicies; i++)
-		if (policy_applies(&policies[i], agent))
+	PolicySet  *set = current_policies();
+
+	for (int i = 0; i < set->n; i++)
+		if (policy_applies(&set->policies[i], agent))
 			return true;
 	return false;
 }
@@ -311,19 +379,19 @@ char_length(const char *s, size_t len)
 
 /* First 12 hex digits of HMAC-SHA256(key, value): a short keyed hash. */
 static void
-append_value_hash(StringInfo buf, const char *value, size_t len)
+append_value_hash(StringInfo buf, const PolicySet *set, const char *value, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8		digest[32];
 	pg_hmac_ctx *ctx;
 
-	if (!have_hash_key)
+	if (!set->have_hash_key)
 	{
 		appendStringInfoString(buf, "null");
 		return;
 	}
 	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL || pg_hmac_init(ctx, hash_key, sizeof(hash_key)) < 0 ||
+	if (ctx == NULL || pg_hmac_init(ctx, set->hash_key, sizeof(set->hash_key)) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) value, len) < 0 ||
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 		ereport(ERROR,
@@ -377,8 +445,8 @@ scan_pii(PiiFound *f, const char *text, size_t len)
  * into counts[].  Returns the number of hits.
  */
 static int
-pii_field_details(StringInfo buf, const char *field, const char *text, const PiiFound *f,
-				  unsigned types, int *counts, List **masks)
+pii_field_details(StringInfo buf, const PolicySet *set, const char *field, const char *text,
+				  const PiiFound *f, unsigned types, int *counts, List **masks)
 {
 	int			total = 0;
 	bool		first_type = true;
@@ -413,7 +481,7 @@ pii_field_details(StringInfo buf, const char *field, const char *text, const Pii
 			appendStringInfo(buf, "%s{\"offset\": %zu, \"length\": %zu, \"hash\": ",
 							 listed > 0 ? ", " : "", char_offset(&cur, h->start),
 							 char_length(text + h->start, h->len));
-			append_value_hash(buf, text + h->start, h->len);
+			append_value_hash(buf, set, text + h->start, h->len);
 			appendStringInfoChar(buf, '}');
 			listed++;
 		}
@@ -628,7 +696,8 @@ eval_prompt_injection(const CompiledPolicy *p, const PolicyRequest *req, PolicyO
 }
 
 static void
-eval_pii(const CompiledPolicy *p, const PolicyRequest *req, PiiFound *fin, PiiFound *fout,
+eval_pii(const PolicySet *set, const CompiledPolicy *p, const PolicyRequest *req, PiiFound *fin,
+		 PiiFound *fout,
 		 PolicyOutcome *out)
 {
 	StringInfoData buf,
@@ -645,7 +714,7 @@ eval_pii(const CompiledPolicy *p, const PolicyRequest *req, PiiFound *fin, PiiFo
 	if (p->scan_input && req->input != NULL)
 	{
 		scan_pii(fin, req->input, req->input_len);
-		nin = pii_field_details(&buf, "input", req->input, fin, p->pii_types, counts,
+		nin = pii_field_details(&buf, set, "input", req->input, fin, p->pii_types, counts,
 								mask ? &out->input_masks : NULL);
 		if (nin > 0)
 		{
@@ -656,7 +725,7 @@ eval_pii(const CompiledPolicy *p, const PolicyRequest *req, PiiFound *fin, PiiFo
 	if (p->scan_output && req->output != NULL)
 	{
 		scan_pii(fout, req->output, req->output_len);
-		nout = pii_field_details(&buf, "output", req->output, fout, p->pii_types, counts,
+		nout = pii_field_details(&buf, set, "output", req->output, fout, p->pii_types, counts,
 								 mask ? &out->output_masks : NULL);
 		if (nout > 0)
 		{
@@ -772,8 +841,13 @@ eval_tools(const CompiledPolicy *p, const PolicyRequest *req, PolicyOutcome *out
 }
 
 /*
- * Evaluate every active policy that applies to the request's agent.  Pure
- * computation: no lock, no query (the caller has synced invalidations).
+ * Evaluate every active policy that applies to the request's agent (the
+ * caller has synced invalidations).  The content policies are pure
+ * computation; the windowed ones may run a query (an agent's first trace
+ * since start rebuilds its counters), which may process invalidations and
+ * flush the cache: the set evaluated is pinned for the whole evaluation, so
+ * every policy pointer stays valid and one consistent set of policies
+ * decides.  The outcome holds copies.
  */
 void
 execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
@@ -782,12 +856,14 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 				fout = {0};
 	const CompiledPolicy **windowed = NULL;
 	int			nwindowed = 0;
+	PolicySet  *set;
 
 	memset(out, 0, sizeof(*out));
-	ensure_policies_loaded();
-	for (int i = 0; i < npolicies; i++)
+	set = current_policies();
+	set->pins++;
+	for (int i = 0; i < set->n; i++)
 	{
-		const CompiledPolicy *p = &policies[i];
+		const CompiledPolicy *p = &set->policies[i];
 
 		if (!policy_applies(p, &req->agent_id))
 			continue;
@@ -798,14 +874,14 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 			case POLICY_BUDGET_CAP:
 				/* after the others: a request they refuse is not counted */
 				if (windowed == NULL)
-					windowed = palloc(sizeof(CompiledPolicy *) * npolicies);
+					windowed = palloc(sizeof(CompiledPolicy *) * set->n);
 				windowed[nwindowed++] = p;
 				break;
 			case POLICY_PROMPT_INJECTION:
 				eval_prompt_injection(p, req, out);
 				break;
 			case POLICY_PII_DETECTION:
-				eval_pii(p, req, &fin, &fout, out);
+				eval_pii(set, p, req, &fin, &fout, out);
 				break;
 			case POLICY_MODEL_ALLOWLIST:
 				eval_model(p, req, out);
@@ -822,6 +898,10 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 	}
 	if (nwindowed > 0)
 		execlave_windows_evaluate(req, windowed, nwindowed, out);
+	/* (an error skips this: the end of the transaction drops the pin) */
+	set->pins--;
+	if (retired_sets != NULL)
+		free_retired_sets(false);
 }
 
 /* ---------------------------------------------------------------------

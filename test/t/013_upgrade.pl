@@ -26,7 +26,7 @@ my $current = $node->safe_psql('postgres',
 isnt($current, '0.1.0', "the current version ($current) is a later one than the first release");
 is($node->safe_psql('postgres',
 	"SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'execlave'"),
-	"0.1.0,$current", 'both versions are installable');
+	"0.1.0,0.1.1,$current", 'every released version is installable');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_extension_update_paths('execlave') WHERE source = '0.1.0' AND target = '$current' AND path IS NOT NULL"),
 	'1', 'there is an update path from 0.1.0');
