@@ -92,13 +92,15 @@ http_install() {
     [ -z "$missing" ] || die "still missing after installing: $missing"
 }
 
-# Is process $1 alive and running executable $2 (by name)?
+# Is process $1 alive and is its program (the first word of its command
+# line, as nginx's master rewrites it) named $2?
 pid_is() {
-    local pid=$1 name=$2 exe
+    local pid=$1 name=$2 argv0
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ] || return 1
-    exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-    [[ $exe == *"$name"* ]]
+    [ -r "/proc/$pid/cmdline" ] || return 1
+    argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
+    argv0=${argv0%% *}
+    [ "${argv0##*/}" = "$name" ] || [ "$argv0" = "$name:" ]
 }
 
 # Stop the process of pid file $1 if it is a live $2; signal $3; wait up to 10 s.
@@ -351,10 +353,11 @@ http_start() {
     fi
     ensure_db_role "$pghost" "$pgport" "$db" "$su"
 
-    as_pg "cd '$dir' && setsid '$bin' '$dir/postgrest.conf' >>'$dir/log/postgrest.log' 2>&1 </dev/null & echo \$! >'$dir/postgrest.pid'"
+    # no descriptor of ours stays open in the daemons (a caller may wait for EOF on its pipes)
+    as_pg "cd '$dir' || exit 1; setsid '$bin' '$dir/postgrest.conf' >>'$dir/log/postgrest.log' 2>&1 </dev/null & echo \$! >'$dir/postgrest.pid'"
     as_pg "'$(find_nginx)' -q -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' -t" ||
         die "nginx refused its configuration ($dir/nginx.conf)"
-    as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' </dev/null" ||
+    as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' </dev/null >/dev/null 2>>'$dir/log/nginx-error.log'" ||
         { tail -5 "$dir/log/nginx-error.log" >&2; die "nginx did not start (log: $dir/log/nginx-error.log)"; }
 
     # PostgREST answers 503 until its schema cache is loaded
