@@ -129,6 +129,7 @@ http_stop() {
     local sock
     sock=$(cat "$dir/socket" 2>/dev/null || true)
     case $sock in /tmp/execlave-http.*/postgrest.sock) rm -rf "$(dirname "$sock")" ;; esac
+    return 0
 }
 
 http_status() {
@@ -197,7 +198,7 @@ write_nginx_conf() {
             proxy_intercept_errors on;
             error_page 502 503 504 =503 @api_unavailable;
             error_page 413 @api_too_large;"
-    cat >"$dir/nginx.conf" <<CONF
+    cat >"$dir/nginx.conf.new" <<CONF
 # Written by scripts/http.sh; regenerated at every start.
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -328,15 +329,27 @@ http_start() {
     local missing
     missing=$(http_missing)
     [ -z "$missing" ] || die "missing: $missing (bash scripts/http.sh install, as root)"
-    http_stop "$dir"
-    port_in_use "$port" && die "port $port of 127.0.0.1 is taken; choose another with EXECLAVE_HTTP_PORT=NNNN"
+    # nginx already serving this folder on this port is left alone when its
+    # configuration is the same, else reloaded (gracefully: it keeps its
+    # listening sockets), so re-running start, e.g. to restart PostgREST,
+    # refuses no connection
+    local reload=false
+    if pid_is "$(cat "$dir/nginx.pid" 2>/dev/null || true)" nginx && [ "$(cat "$dir/port" 2>/dev/null)" = "$port" ]; then
+        reload=true
+    else
+        stop_pidfile "$dir/nginx.pid" nginx QUIT
+        port_in_use "$port" && die "port $port of 127.0.0.1 is taken; choose another with EXECLAVE_HTTP_PORT=NNNN"
+    fi
+    stop_pidfile "$dir/postgrest.pid" postgrest TERM
 
     owner=$(pg_user)
     mkdir -p "$dir/log" "$dir/tmp" "$dir/bin"
     sock=$dir/postgrest.sock
-    # a unix socket path has at most 107 bytes
+    # a unix socket path has at most 107 bytes: a long folder's goes to /tmp
     if [ ${#sock} -gt 100 ]; then
-        sock=$(mktemp -d /tmp/execlave-http.XXXXXX)/postgrest.sock
+        sock=/tmp/execlave-http.$(printf %s "$dir" | sha256sum | cut -c1-16)/postgrest.sock
+        mkdir -p "$(dirname "$sock")"
+        chmod 700 "$(dirname "$sock")"
     fi
     echo "$port" >"$dir/port"
     echo "$sock" >"$dir/socket"
@@ -344,6 +357,10 @@ http_start() {
     write_postgrest_conf "$dir" "$sock" \
         "postgresql:///$db?host=$(printf %s "$pghost" | sed 's|/|%2F|g')&port=$pgport&user=authenticator&application_name=postgrest"
     write_nginx_conf "$dir" "$sock" "$port"
+    if $reload && cmp -s "$dir/nginx.conf.new" "$dir/nginx.conf"; then
+        reload=skip         # the same configuration: leave nginx and its connections alone
+    fi
+    mv "$dir/nginx.conf.new" "$dir/nginx.conf"
     bin=$POSTGREST
     if [ "$(id -u)" -eq 0 ]; then
         # the unprivileged user may not reach the checkout: run a copy from the folder
@@ -357,8 +374,15 @@ http_start() {
     as_pg "cd '$dir' || exit 1; setsid '$bin' '$dir/postgrest.conf' >>'$dir/log/postgrest.log' 2>&1 </dev/null & echo \$! >'$dir/postgrest.pid'"
     as_pg "'$(find_nginx)' -q -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' -t" ||
         die "nginx refused its configuration ($dir/nginx.conf)"
-    as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' </dev/null >/dev/null 2>>'$dir/log/nginx-error.log'" ||
-        { tail -5 "$dir/log/nginx-error.log" >&2; die "nginx did not start (log: $dir/log/nginx-error.log)"; }
+    if [ $reload = skip ]; then
+        :
+    elif $reload; then
+        as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' -s reload </dev/null >/dev/null 2>>'$dir/log/nginx-error.log'" ||
+            die "nginx did not reload (log: $dir/log/nginx-error.log)"
+    else
+        as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' </dev/null >/dev/null 2>>'$dir/log/nginx-error.log'" ||
+            { tail -5 "$dir/log/nginx-error.log" >&2; die "nginx did not start (log: $dir/log/nginx-error.log)"; }
+    fi
 
     # PostgREST answers 503 until its schema cache is loaded
     code=000
