@@ -24,10 +24,11 @@
 --    agent key "not_authorized" for every denial that concerns another agent.
 
 -- The HTTP status of an execlave error; EX010 / EX011 and the retryable
--- serialization failures are added.
+-- failures (serialization, deadlock, timeouts) are added.
 CREATE OR REPLACE FUNCTION execlave_api.http_status(sqlstate text) RETURNS integer
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN CASE
         WHEN sqlstate = 'EX001' THEN 423                       -- agent paused
         WHEN sqlstate = 'EX003' THEN 403                       -- blocked by a policy
         WHEN sqlstate IN ('EX002', 'EX005', 'EX006', 'EX007', 'EX008', 'EX009') THEN 404
@@ -39,7 +40,20 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
         WHEN sqlstate LIKE '22%' OR sqlstate IN ('23502', '23514', '42804', '42883', 'P0001') THEN 400
         WHEN sqlstate IN ('53400', '53300', '40001', '40P01', '57014', '55P03') THEN 503
         ELSE 500
-    END
+    END;
+END
+$$;
+
+-- An agent as the /rest/ functions show it (PL/pgSQL now: a SQL function
+-- with a SET clause is planned again at every call).
+CREATE OR REPLACE FUNCTION execlave_api.agent_json(agent uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('id', a.id, 'key', a.key, 'name', a.name, 'status', a.status,
+        'pauseReason', a.pause_reason, 'pausedAt', a.paused_at, 'pausedBy', a.paused_by,
+        'statusChangedAt', a.status_changed_at, 'createdAt', a.created_at)
+    FROM execlave.agents a WHERE a.id = agent);
+END
 $$;
 
 -- The API key check, shared by pre_request (the /rest/ surface) and the
@@ -48,20 +62,26 @@ $$;
 CREATE FUNCTION execlave_api.authenticate(key text) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    parts text[];
+    env text;
+    secret text;
+    well_formed boolean;
     k execlave.api_keys;
     ok boolean;
 BEGIN
     IF key IS NULL OR key = '' THEN
         RETURN 'missing API key';
     END IF;
-    parts := regexp_match(key, '^(ag_[a-z0-9]{1,16}_)([A-Za-z0-9]{32,128})$');
-    IF parts IS NOT NULL THEN
-        SELECT * INTO k FROM execlave.api_keys x WHERE x.key_prefix = parts[1] || left(parts[2], 8);
+    -- ag_<1-16 of [a-z0-9]>_<32-128 of [A-Za-z0-9]> (checked without a
+    -- bounded repetition, which costs PostgreSQL's regex engine ~0.2 ms a key)
+    env := split_part(key, '_', 2);
+    secret := split_part(key, '_', 3);
+    well_formed := key ~ '^ag_[a-z0-9]+_[A-Za-z0-9]+$' AND length(env) <= 16 AND length(secret) BETWEEN 32 AND 128;
+    IF well_formed THEN
+        SELECT * INTO k FROM execlave.api_keys x WHERE x.key_prefix = 'ag_' || env || '_' || left(secret, 8);
     END IF;
     -- the digest comparison runs whether or not a key was found (constant time)
     ok := execlave.api_key_matches(k.key_hash, key);
-    IF NOT ok OR parts IS NULL THEN
+    IF NOT ok OR NOT well_formed THEN
         RETURN 'invalid API key';
     ELSIF k.revoked_at IS NOT NULL THEN
         RETURN 'API key revoked';
@@ -89,13 +109,12 @@ COMMENT ON FUNCTION execlave_api.authenticate(text) IS 'Internal: check an API k
 CREATE OR REPLACE FUNCTION execlave_api.pre_request() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    headers json := nullif(current_setting('request.headers', true), '')::json;
     failure text;
 BEGIN
     IF current_setting('request.path', true) = '/rpc/dispatch' THEN
         RETURN;
     END IF;
-    failure := execlave_api.authenticate(headers ->> 'x-api-key');
+    failure := execlave_api.authenticate(nullif(current_setting('request.headers', true), '')::json ->> 'x-api-key');
     IF failure IS NOT NULL THEN
         PERFORM execlave_api.fail(401, 'EX010', failure, NULL,
             CASE WHEN failure = 'missing API key' THEN 'Send the key in the X-API-Key header.' END,
@@ -319,33 +338,191 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 403 when blocked and 423 when the agent is paused (the answer in details), committed with the violations it recorded. Admin keys, or the agent''s own key';
 
+-- Batch ingestion.  The usual batch (every trace an object of known fields
+-- naming an agent the key may act for) is inserted by one statement, so
+-- that a batch costs about what the same rows cost in SQL; if that
+-- statement is refused, the batch goes trace by trace in subtransactions
+-- (as in 0.1.0), each refused trace failing alone; a field set to null is
+-- absent (its default applies) in both.  A trace the first
+-- attempt found blocked by a policy is not inserted again: its violation
+-- is recorded already (by the recorder) and must not be recorded twice.
+CREATE OR REPLACE FUNCTION execlave_api.ingest_traces(traces jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    scope text := execlave_api.caller_scope();
+    own uuid := execlave.api_caller_agent();
+    own_key text;
+    n integer;
+    fast boolean := false;
+    ids text[];
+    blocked jsonb := '{}';
+    t jsonb;
+    i integer := 0;
+    ok integer := 0;
+    errors jsonb := '[]';
+    row_trace jsonb;
+    k text;
+    col text;
+    tid text;
+    known constant jsonb := '{"traceId": "trace_id", "agentId": "agent_key", "sessionId": "session_id",
+        "userId": "user_id", "timestamp": "started_at", "startedAt": "started_at", "durationMs": "duration_ms",
+        "duration": "duration_ms", "status": "status", "input": "input", "output": "output",
+        "errorMessage": "error_message", "errorType": "error_type", "model": "model", "modelName": "model",
+        "promptTokens": "prompt_tokens", "completionTokens": "completion_tokens", "totalTokens": "total_tokens",
+        "cost": "cost_usd", "costUsd": "cost_usd", "environment": "environment", "tags": "tags", "tools": "tools",
+        "metadata": "metadata", "parentTraceId": "parent_trace_id", "spanType": "span_type"}';
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF scope = '' THEN
+        PERFORM execlave_api.fail(401, 'EX010', 'no API key authenticated this request');
+    END IF;
+    IF traces IS NULL OR jsonb_typeof(traces) <> 'array' THEN
+        PERFORM execlave_api.fail(400, '22023', 'traces must be a JSON array of trace objects');
+    END IF;
+    n := jsonb_array_length(traces);
+    IF n > 1000 THEN
+        PERFORM execlave_api.fail(400, '22023', 'at most 1000 traces per batch');
+    END IF;
+    IF scope = 'agent' THEN
+        SELECT a.key INTO own_key FROM execlave.agents a WHERE a.id = own;
+    END IF;
+
+    -- one statement for the usual batch: every element an object of known
+    -- fields, naming by a string agentId an agent the key may act for
+    -- (checked by C functions, not by a query per trace; the names are those of known)
+    IF n > 0 AND NOT jsonb_path_exists(traces, '$[*] ? (@.type() != "object" || !(@.agentId.type() == "string"))') THEN
+        fast := NOT EXISTS (SELECT 1 FROM jsonb_array_elements(traces) e
+                            WHERE e - '{traceId,agentId,sessionId,userId,timestamp,startedAt,durationMs,duration,status,input,output,errorMessage,errorType,model,modelName,promptTokens,completionTokens,totalTokens,cost,costUsd,environment,tags,tools,metadata,parentTraceId,spanType}'::text[] <> '{}')
+            AND (scope <> 'agent' OR NOT jsonb_path_exists(traces, '$[*] ? (@.agentId != $key && @.agentId != $id)',
+                                                           jsonb_build_object('key', own_key, 'id', own::text)));
+    END IF;
+    IF fast THEN
+        ids := ARRAY(SELECT execlave.new_trace_id() FROM generate_series(1, n));
+        BEGIN
+            INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status, input,
+                output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens, cost_usd,
+                environment, tags, tools, metadata, parent_trace_id, span_type, ingested_at)
+            SELECT coalesce(x."traceId", ids[x.o]), x."agentId", x."sessionId", x."userId",
+                coalesce(x."timestamp", x."startedAt", now()), coalesce(x."durationMs", x.duration),
+                coalesce(x.status, 'success'), x.input, x.output, x."errorMessage", x."errorType",
+                coalesce(x."modelName", x.model), x."promptTokens", x."completionTokens", x."totalTokens",
+                coalesce(x."costUsd", x.cost), x.environment, coalesce(x.tags, '{}'), coalesce(x.tools, '{}'),
+                coalesce(x.metadata, '{}'), x."parentTraceId", x."spanType", now()
+            FROM ROWS FROM (jsonb_to_recordset(traces) AS ("traceId" text, "agentId" text, "sessionId" text,
+                    "userId" text, "timestamp" timestamptz, "startedAt" timestamptz, "durationMs" double precision,
+                    duration double precision, status text, input text, output text, "errorMessage" text,
+                    "errorType" text, model text, "modelName" text, "promptTokens" integer, "completionTokens" integer,
+                    "totalTokens" integer, cost numeric, "costUsd" numeric, environment text, tags text[],
+                    tools text[], metadata jsonb, "parentTraceId" text, "spanType" text))
+                 WITH ORDINALITY AS x("traceId", "agentId", "sessionId", "userId", "timestamp", "startedAt",
+                    "durationMs", duration, status, input, output, "errorMessage", "errorType", model, "modelName",
+                    "promptTokens", "completionTokens", "totalTokens", cost, "costUsd", environment, tags, tools,
+                    metadata, "parentTraceId", "spanType", o);
+            RETURN jsonb_build_object('accepted', n, 'failed', 0, 'errors', '[]'::jsonb);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+        END;
+        IF st = 'EX003' THEN
+            -- the detail lists the recorded violations with their trace ids
+            SELECT coalesce(jsonb_object_agg(v ->> 'trace_id', msg), '{}') INTO blocked
+            FROM jsonb_array_elements(CASE WHEN det ~ '^\s*\[' THEN det::jsonb ELSE '[]' END) v
+            WHERE v ->> 'trace_id' IS NOT NULL;
+        END IF;
+        -- the trace by trace path uses the trace ids the first attempt drew
+        SELECT jsonb_agg(CASE WHEN jsonb_typeof(e -> 'traceId') = 'string' THEN e
+                              ELSE e || jsonb_build_object('traceId', ids[o]) END ORDER BY o)
+        INTO traces FROM jsonb_array_elements(traces) WITH ORDINALITY AS x(e, o);
+    END IF;
+
+    -- trace by trace, each in its own subtransaction
+    FOR t IN SELECT e FROM jsonb_array_elements(traces) e LOOP
+        tid := NULL;
+        BEGIN
+            IF jsonb_typeof(t) <> 'object' THEN
+                RAISE EXCEPTION 'trace % is not a JSON object', i USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            tid := t->>'traceId';
+            IF blocked ? tid THEN
+                RAISE EXCEPTION '%', blocked ->> tid USING ERRCODE = 'EX003';
+            END IF;
+            row_trace := '{}';
+            FOR k IN SELECT e.key FROM jsonb_each(t) e WHERE jsonb_typeof(e.value) <> 'null' LOOP
+                col := known->>k;
+                IF col IS NULL THEN
+                    RAISE EXCEPTION 'unknown trace field "%"', k USING ERRCODE = 'invalid_parameter_value',
+                        HINT = 'Fields: ' || (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(known) x) || '.';
+                END IF;
+                row_trace := row_trace || jsonb_build_object(col, t->k);
+            END LOOP;
+            IF row_trace->>'agent_key' IS NULL THEN
+                RAISE EXCEPTION 'trace % names no agent', i USING ERRCODE = 'not_null_violation', HINT = 'Set agentId.';
+            END IF;
+            PERFORM execlave_api.own_agent(row_trace->>'agent_key', 'submit traces');
+            INSERT INTO execlave.traces SELECT * FROM jsonb_populate_record(NULL::execlave.traces,
+                jsonb_build_object('trace_id', execlave.new_trace_id(), 'started_at', now(), 'status', 'success',
+                                   'tags', '{}'::text[], 'tools', '{}'::text[], 'metadata', '{}'::jsonb,
+                                   'ingested_at', now()) || row_trace)
+            RETURNING trace_id INTO tid;
+            ok := ok + 1;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+            IF st = 'PGRST' THEN        -- from own_agent: keep its status and message
+                errors := errors || jsonb_build_object('index', i, 'traceId', tid, 'status', (det::jsonb->>'status')::int,
+                    'code', msg::jsonb->>'code', 'message', msg::jsonb->>'message');
+            ELSE
+                errors := errors || jsonb_build_object('index', i, 'traceId', tid, 'status', execlave_api.http_status(st),
+                    'code', st, 'message', msg);
+            END IF;
+        END;
+        i := i + 1;
+    END LOOP;
+    RETURN jsonb_build_object('accepted', ok, 'failed', i - ok, 'errors', errors);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.ingest_traces(jsonb) IS 'HTTP: batch trace ingestion (up to 1000): one INSERT for a batch of well-formed traces, else each trace in its own subtransaction (a blocked trace''s violation recorded once); answers {accepted, failed, errors[{index, traceId, status, code, message}]}. Admin keys, or an agent key for its own traces';
+
 -------------------------------------------------------------------------------
 -- The hosted API (/api, /api/v1, /health through nginx)
 -------------------------------------------------------------------------------
 
--- The routes: a request whose raw path matches pattern with one of methods
--- goes to handler (execlave_api.http_<handler>), the first capture group is
--- the path's agent reference; keys: none, admin, or any (admin or agent key,
--- an agent key for its own agent only); params: the query parameters it takes.
+-- The routes: method and path ({id}: an agent's UUID or key; every /api
+-- path is also served under /api/v1), the handler (execlave_api.http_<handler>),
+-- the keys it takes (none; admin; any: admin, or an agent key for its own
+-- agent only) and its query parameters.
 CREATE FUNCTION execlave_api.routes()
-RETURNS TABLE (pattern text, methods text[], handler text, keys text, params text[])
+RETURNS TABLE (method text, path text, handler text, keys text, params text[])
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     VALUES
-        ('^/health$',                                              '{GET,HEAD}'::text[], 'health',         'none',  '{}'::text[]),
-        ('^/api(?:/v1)?/agents$',                                  '{POST}',             'register_agent', 'any',   '{}'),
-        ('^/api(?:/v1)?/agents$',                                  '{GET}',              'list_agents',    'any',   '{search,status,limit}'),
-        ('^/api(?:/v1)?/agents/authorize$',                        '{POST}',             'authorize',      'any',   '{}'),
-        ('^/api(?:/v1)?/agents/(?!authorize$|discover$)([^/]+)$',  '{GET}',              'get_agent',      'any',   '{}'),
-        ('^/api(?:/v1)?/agents/([^/]+)/status-poll$',              '{GET}',              'status_poll',    'any',   '{}'),
-        ('^/api(?:/v1)?/agents/([^/]+)/heartbeat$',                '{POST}',             'heartbeat',      'any',   '{}'),
-        ('^/api(?:/v1)?/agents/([^/]+)/pause$',                    '{PATCH}',            'pause_agent',    'admin', '{}'),
-        ('^/api(?:/v1)?/agents/([^/]+)/resume$',                   '{PATCH}',            'resume_agent',   'admin', '{}'),
-        ('^/api(?:/v1)?/agents/([^/]+)/grants$',                   '{POST}',             'create_grant',   'admin', '{}'),
-        ('^/api(?:/v1)?/webhooks$',                                '{POST}',             'create_webhook', 'admin', '{}'),
-        ('^/api(?:/v1)?/policies/enforce$',                        '{POST}',             'enforce',        'any',   '{}'),
-        ('^/api(?:/v1)?/traces/ingest$',                           '{POST}',             'ingest_traces',  'any',   '{}')
+        ('GET',   '/health',                       'health',         'none',  '{}'::text[]),
+        ('HEAD',  '/health',                       'health',         'none',  '{}'),
+        ('POST',  '/api/agents',                   'register_agent', 'any',   '{}'),
+        ('GET',   '/api/agents',                   'list_agents',    'any',   '{search,status,limit}'),
+        ('GET',   '/api/agents/{id}',              'get_agent',      'any',   '{}'),
+        ('GET',   '/api/agents/{id}/status-poll',  'status_poll',    'any',   '{}'),
+        ('POST',  '/api/agents/{id}/heartbeat',    'heartbeat',      'any',   '{}'),
+        ('PATCH', '/api/agents/{id}/pause',        'pause_agent',    'admin', '{}'),
+        ('PATCH', '/api/agents/{id}/resume',       'resume_agent',   'admin', '{}'),
+        ('POST',  '/api/agents/{id}/grants',       'create_grant',   'admin', '{}'),
+        ('POST',  '/api/agents/authorize',         'authorize',      'any',   '{}'),
+        ('POST',  '/api/webhooks',                 'create_webhook', 'admin', '{}'),
+        ('POST',  '/api/policies/enforce',         'enforce',        'any',   '{}'),
+        ('POST',  '/api/traces/ingest',            'ingest_traces',  'any',   '{}')
 $$;
-COMMENT ON FUNCTION execlave_api.routes() IS 'The hosted API''s routes (README: HTTP API): path pattern, methods, handler, keys allowed, query parameters';
+COMMENT ON FUNCTION execlave_api.routes() IS 'The hosted API''s routes (README: HTTP API): method, path ({id}: an agent''s UUID or key; /api paths also under /api/v1), handler, keys allowed, query parameters';
+
+-- The routes by path, then method: {path: {method: [handler, keys, params]}}.
+-- IMMUTABLE without arguments: a caller's plan holds it as a constant.
+CREATE FUNCTION execlave_api.route_map() RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_object_agg(p.path, p.methods)
+    FROM (SELECT r.path, jsonb_object_agg(r.method, jsonb_build_array(r.handler, r.keys, to_jsonb(r.params))) AS methods
+          FROM execlave_api.routes() r GROUP BY r.path) p
+$$;
+COMMENT ON FUNCTION execlave_api.route_map() IS 'Internal: execlave_api.routes() as {path: {method: [handler, keys, params]}}';
 
 -- Percent-decoding of a URI component (UTF-8); 22021 for invalid UTF-8.
 CREATE FUNCTION execlave_api.url_decode(s text, plus_is_space boolean DEFAULT false) RETURNS text
@@ -370,12 +547,17 @@ COMMENT ON FUNCTION execlave_api.url_decode(text, boolean) IS 'Internal: percent
 
 -- A query string as a JSON object of decoded names and values (the last of a repeated name wins).
 CREATE FUNCTION execlave_api.query_params(query text) RETURNS jsonb
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(jsonb_object_agg(n, v ORDER BY o), '{}')
-    FROM (SELECT execlave_api.url_decode(split_part(p, '=', 1), true) AS n,
-                 execlave_api.url_decode(substr(p, length(split_part(p, '=', 1)) + 2), true) AS v, o
-          FROM unnest(string_to_array(coalesce(query, ''), '&')) WITH ORDINALITY AS t(p, o)
-          WHERE p <> '') q
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF query IS NULL OR query = '' THEN
+        RETURN '{}';
+    END IF;
+    RETURN (SELECT coalesce(jsonb_object_agg(q.n, q.v ORDER BY q.o), '{}')
+            FROM (SELECT execlave_api.url_decode(split_part(p, '=', 1), true) AS n,
+                         execlave_api.url_decode(substr(p, length(split_part(p, '=', 1)) + 2), true) AS v, o
+                  FROM unnest(string_to_array(query, '&')) WITH ORDINALITY AS t(p, o)
+                  WHERE p <> '') q);
+END
 $$;
 COMMENT ON FUNCTION execlave_api.query_params(text) IS 'Internal: a query string as a JSON object of decoded names and values';
 
@@ -385,20 +567,20 @@ CREATE FUNCTION execlave_api.check_fields(body jsonb, spec jsonb) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f record;
-    want text;
 BEGIN
-    FOR f IN SELECT e.key, e.value FROM jsonb_each(body) e ORDER BY e.key LOOP
-        want := spec ->> f.key;
-        IF want IS NULL THEN
-            RAISE EXCEPTION 'unknown field "%"', left(f.key, 64) USING ERRCODE = 'invalid_parameter_value',
-                HINT = CASE WHEN spec = '{}' THEN 'This call takes no body fields.'
-                            ELSE 'Fields: ' || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(spec) k) || '.' END;
-        END IF;
-        IF want <> 'any' AND jsonb_typeof(f.value) NOT IN (want, 'null') THEN
-            RAISE EXCEPTION 'field "%" must be a JSON %, not %', f.key, want, jsonb_typeof(f.value)
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END LOOP;
+    SELECT e.key, e.value, spec ->> e.key AS want INTO f FROM jsonb_each(body) e
+    WHERE spec ->> e.key IS NULL OR (spec ->> e.key <> 'any' AND jsonb_typeof(e.value) NOT IN (spec ->> e.key, 'null'))
+    ORDER BY e.key LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    ELSIF f.want IS NULL THEN
+        RAISE EXCEPTION 'unknown field "%"', left(f.key, 64) USING ERRCODE = 'invalid_parameter_value',
+            HINT = CASE WHEN spec = '{}' THEN 'This call takes no body fields.'
+                        ELSE 'Fields: ' || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(spec) k) || '.' END;
+    ELSE
+        RAISE EXCEPTION 'field "%" must be a JSON %, not %', f.key, f.want, jsonb_typeof(f.value)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION execlave_api.check_fields(jsonb, jsonb) IS 'Internal: 22023 for a body field the call does not take or of the wrong JSON type';
@@ -433,8 +615,9 @@ COMMENT ON FUNCTION execlave_api.text_array(jsonb, text) IS 'Internal: a JSON ar
 
 -- The hosted error code of an error (status when the SQLSTATE says nothing more).
 CREATE FUNCTION execlave_api.error_code(sqlstate text, status integer) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN CASE
         WHEN sqlstate = 'EX001' THEN 'agent_paused'
         WHEN sqlstate = 'EX002' THEN 'agent_not_found'
         WHEN sqlstate = 'EX003' THEN 'policy_blocked'
@@ -444,7 +627,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
             WHEN 400 THEN 'validation_error' WHEN 401 THEN 'unauthorized' WHEN 403 THEN 'forbidden'
             WHEN 404 THEN 'not_found' WHEN 409 THEN 'conflict' WHEN 423 THEN 'agent_paused'
             WHEN 503 THEN 'service_unavailable' ELSE 'internal_error' END
-    END
+    END;
+END
 $$;
 COMMENT ON FUNCTION execlave_api.error_code(text, integer) IS 'Internal: the hosted API''s error code of a SQLSTATE and HTTP status (README: errors over HTTP)';
 
@@ -452,10 +636,12 @@ COMMENT ON FUNCTION execlave_api.error_code(text, integer) IS 'Internal: the hos
 CREATE FUNCTION execlave_api.error_body(code text, message text, sqlstate text DEFAULT NULL,
                                         hint text DEFAULT NULL, details text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('success', false, 'error',
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN jsonb_build_object('success', false, 'error',
         jsonb_strip_nulls(jsonb_build_object('code', code, 'message', message, 'sqlstate', sqlstate,
-                                             'hint', nullif(hint, ''), 'details', nullif(details, ''))))
+                                             'hint', nullif(hint, ''), 'details', nullif(details, ''))));
+END
 $$;
 COMMENT ON FUNCTION execlave_api.error_body(text, text, text, text, text) IS 'Internal: a hosted API error body';
 
@@ -476,26 +662,33 @@ COMMENT ON FUNCTION execlave_api.respond(integer, jsonb, jsonb) IS 'Internal: se
 -- An agent as the hosted API shows it; what the SDKs registered (type,
 -- platform, environment, ...) is kept in metadata.sdk.
 CREATE FUNCTION execlave_api.hosted_agent(agent uuid) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('id', a.id, 'agentId', a.key, 'name', a.name, 'description', a.description,
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('id', a.id, 'agentId', a.key, 'name', a.name, 'description', a.description,
         'status', a.status, 'type', a.metadata -> 'sdk' -> 'type', 'platform', a.metadata -> 'sdk' -> 'platform',
         'environment', a.metadata -> 'sdk' -> 'environment', 'ownerEmail', a.metadata -> 'sdk' -> 'ownerEmail',
         'autonomyLevel', a.metadata -> 'sdk' -> 'autonomyLevel', 'tags', to_jsonb(a.tags),
         'metadata', a.metadata - 'sdk', 'pauseReason', a.pause_reason, 'pausedAt', a.paused_at,
         'pausedBy', a.paused_by, 'statusChangedAt', a.status_changed_at, 'createdAt', a.created_at,
         'updatedAt', a.updated_at)
-    FROM execlave.agents a WHERE a.id = agent
+    FROM execlave.agents a WHERE a.id = agent);
+END
 $$;
 COMMENT ON FUNCTION execlave_api.hosted_agent(uuid) IS 'Internal: an agent as the hosted API shows it (id, agentId = key, name, status, environment, ...)';
 
 -- Each handler: (the path's agent reference, the query parameters, the body)
--- -> (status, answer).  An error it raises becomes the dispatcher's error
+-- -> (status, answer).  The functions on this path are PL/pgSQL, whose plans
+-- a session keeps: a SQL function that cannot be inlined (its SET clause
+-- forbids it) is planned again at every call (~50 us each).  An error it raises becomes the dispatcher's error
 -- answer and undoes what it wrote; a refusal that keeps records is an answer.
 
 CREATE FUNCTION execlave_api.http_health(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT 200, jsonb_build_object('success', true, 'data', jsonb_build_object('status', 'ok',
-        'version', (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'execlave')))
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    status := 200;
+    answer := jsonb_build_object('success', true, 'data', jsonb_build_object('status', 'ok',
+        'version', (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'execlave')));
+END
 $$;
 COMMENT ON FUNCTION execlave_api.http_health(text, jsonb, jsonb) IS 'HTTP GET /health: 200 once PostgREST and the database answer';
 
@@ -695,11 +888,10 @@ BEGIN
     END IF;
     SELECT * INTO d FROM execlave_api.authorize_decision(src, tgt, act);
     IF d.authorized THEN
-        g := (SELECT jsonb_build_object('id', x.id, 'callerAgentId', s.key, 'calleeAgentId', t.key,
+        g := (SELECT jsonb_build_object('id', x.id, 'callerAgentId', src, 'calleeAgentId', tgt,
                   'sourceAgentId', x.source_id, 'targetAgentId', x.target_id, 'allowedActions', to_jsonb(x.actions),
                   'expiresAt', x.expires_at)
-              FROM execlave.grants x JOIN execlave.agents s ON s.id = x.source_id JOIN execlave.agents t ON t.id = x.target_id
-              WHERE x.id = d.grant_id);
+              FROM execlave.grants x WHERE x.id = d.grant_id);
         status := 200;
         answer := jsonb_build_object('success', true, 'authorized', true, 'reason', d.reason, 'grant', g,
             'data', jsonb_build_object('authorized', true, 'reason', d.reason, 'grant', g));
@@ -800,17 +992,23 @@ DECLARE
     statuses integer[];
 BEGIN
     PERFORM execlave_api.check_fields(body, '{"traces": "array"}');
-    PERFORM execlave_api.required(body, 'traces');
+    IF jsonb_typeof(body -> 'traces') IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'field "traces" is required' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF jsonb_array_length(body -> 'traces') > 1000 THEN
         RAISE EXCEPTION 'at most 1000 traces per batch (got %)', jsonb_array_length(body -> 'traces')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- the SDKs' agentCredential is not kept; an agent key's traces name its agent by default
-    SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(t) <> 'object' THEN t
-                                   WHEN own IS NOT NULL AND coalesce(jsonb_typeof(t -> 'agentId'), 'null') = 'null'
-                                       THEN (t - 'agentCredential') || jsonb_build_object('agentId', own::text)
-                                   ELSE t - 'agentCredential' END ORDER BY o), '[]')
-    INTO traces FROM jsonb_array_elements(body -> 'traces') WITH ORDINALITY AS x(t, o);
+    traces := body -> 'traces';
+    IF jsonb_path_exists(traces, '$[*] ? (exists(@.agentCredential))')
+       OR (own IS NOT NULL AND jsonb_path_exists(traces, '$[*] ? (@.type() == "object" && !(exists(@.agentId)) || @.agentId == null)')) THEN
+        SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(t) <> 'object' THEN t
+                                       WHEN own IS NOT NULL AND coalesce(jsonb_typeof(t -> 'agentId'), 'null') = 'null'
+                                           THEN (t - 'agentCredential') || jsonb_build_object('agentId', own::text)
+                                       ELSE t - 'agentCredential' END ORDER BY o), '[]')
+        INTO traces FROM jsonb_array_elements(traces) WITH ORDINALITY AS x(t, o);
+    END IF;
     r := execlave_api.ingest_traces(traces);
     SELECT coalesce(jsonb_agg(jsonb_build_object('index', e -> 'index', 'traceId', e -> 'traceId', 'status', e -> 'status',
                'code', execlave_api.error_code(e ->> 'code', (e ->> 'status')::integer), 'sqlstate', e -> 'code',
@@ -844,11 +1042,14 @@ DECLARE
     uri text := coalesce(headers ->> 'x-execlave-uri', '/');
     path text := split_part(uri, '?', 1);
     qs text := CASE WHEN strpos(uri, '?') > 0 THEN substr(uri, strpos(uri, '?') + 1) ELSE '' END;
-    rt record;
-    allowed text[] := '{}';
+    routes constant jsonb := execlave_api.route_map();
+    segs text[] := string_to_array(path, '/');
+    tpl text;
+    methods jsonb;
+    rt jsonb;
+    allowed text;
     handler text;
     keys text;
-    params text[];
     path_id text;
     query jsonb;
     body jsonb := '{}';
@@ -857,28 +1058,41 @@ DECLARE
     status integer;
     answer jsonb;
     bad text;
+    parsing boolean := false;
     st text; msg text; det text; hnt text;
     errj jsonb;
 BEGIN
-    -- the route
-    FOR rt IN SELECT * FROM execlave_api.routes() x WHERE path ~ x.pattern LOOP
-        allowed := allowed || rt.methods;
-        IF method = ANY (rt.methods) THEN
-            handler := rt.handler;
-            keys := rt.keys;
-            params := rt.params;
-            path_id := (regexp_match(path, rt.pattern))[1];
+    -- the route: /health, or /api[/v1]/ and one of the paths of routes(),
+    -- literally or with an agent reference as the segment after "agents"
+    IF path = '/health' THEN
+        tpl := path;
+    ELSIF segs[2] = 'api' THEN
+        segs := CASE WHEN segs[3] = 'v1' THEN segs[4:] ELSE segs[3:] END;
+        IF cardinality(segs) BETWEEN 1 AND 3 AND '' <> ALL (segs) THEN
+            tpl := '/api/' || array_to_string(segs, '/');
+            IF strpos(tpl, '{') > 0 OR NOT routes ? tpl THEN
+                tpl := NULL;
+                IF segs[1] = 'agents' AND cardinality(segs) >= 2 THEN
+                    path_id := segs[2];
+                    tpl := '/api/agents/{id}' || coalesce('/' || segs[3], '');
+                END IF;
+            END IF;
         END IF;
-    END LOOP;
-    IF cardinality(allowed) = 0 THEN
+    END IF;
+    methods := routes -> tpl;
+    IF methods IS NULL THEN
         RETURN execlave_api.respond(404, execlave_api.error_body('not_found', format('no route for %s %s', method, left(path, 200)),
             hint => 'See README.md, "HTTP API", for the routes.'));
     END IF;
-    IF handler IS NULL THEN
+    rt := methods -> method;
+    IF rt IS NULL THEN
+        allowed := (SELECT string_agg(m, ', ' ORDER BY m) FROM jsonb_object_keys(methods) m);
         RETURN execlave_api.respond(405, execlave_api.error_body('method_not_allowed',
-            format('%s is not allowed on %s', method, left(path, 200)), hint => 'Allowed: ' || array_to_string(allowed, ', ') || '.'),
-            jsonb_build_object('Allow', array_to_string(allowed, ', ')));
+            format('%s is not allowed on %s', method, left(path, 200)), hint => 'Allowed: ' || allowed || '.'),
+            jsonb_build_object('Allow', allowed));
     END IF;
+    handler := rt ->> 0;
+    keys := rt ->> 1;
     -- the key
     IF keys <> 'none' THEN
         failure := execlave_api.authenticate(headers ->> 'x-api-key');
@@ -892,37 +1106,38 @@ BEGIN
                 '42501', 'The key is bound to one agent.'));
         END IF;
     END IF;
-    -- the query and the body
-    BEGIN
-        query := execlave_api.query_params(qs);
-        path_id := execlave_api.url_decode(path_id);
-    EXCEPTION WHEN OTHERS THEN
-        RETURN execlave_api.respond(400, execlave_api.error_body('validation_error', 'the request URI is not valid UTF-8 once decoded', '22021'));
-    END;
-    SELECT k INTO bad FROM jsonb_object_keys(query) k WHERE k <> ALL (params) ORDER BY k LIMIT 1;
-    IF bad IS NOT NULL THEN
-        RETURN execlave_api.respond(400, execlave_api.error_body('validation_error', format('unknown query parameter "%s"', left(bad, 64)),
-            '22023', CASE WHEN cardinality(params) = 0 THEN 'This call takes no query parameters.'
-                          ELSE 'Parameters: ' || array_to_string(params, ', ') || '.' END));
-    END IF;
+    -- the body's type; the query, the path's agent reference and the body are
+    -- decoded in the handler's block (one subtransaction per request)
     IF method NOT IN ('GET', 'HEAD') AND btrim(raw, E' \t\r\n') <> '' THEN
         ctype := lower(btrim(split_part(coalesce(headers ->> 'x-execlave-content-type', ''), ';', 1)));
         IF ctype <> 'application/json' THEN
             RETURN execlave_api.respond(415, execlave_api.error_body('unsupported_media_type',
                 format('the body must be JSON sent with Content-Type: application/json (got "%s")', left(ctype, 100))));
         END IF;
-        BEGIN
-            body := raw::jsonb;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-            RETURN execlave_api.respond(400, execlave_api.error_body('invalid_json', 'the body is not valid JSON: ' || msg, '22P02'));
-        END;
-        IF jsonb_typeof(body) <> 'object' THEN
-            RETURN execlave_api.respond(400, execlave_api.error_body('invalid_json', 'the body must be a JSON object, not ' || jsonb_typeof(body), '22023'));
-        END IF;
+    ELSE
+        raw := '';
     END IF;
     -- the handler: an error undoes what it wrote
     BEGIN
+        query := execlave_api.query_params(qs);
+        path_id := execlave_api.url_decode(path_id);
+        IF query <> '{}' THEN
+            bad := (SELECT k FROM jsonb_object_keys(query) k WHERE NOT (rt -> 2) ? k ORDER BY k LIMIT 1);
+            IF bad IS NOT NULL THEN
+                RAISE EXCEPTION 'unknown query parameter "%"', left(bad, 64) USING ERRCODE = 'invalid_parameter_value',
+                    HINT = CASE WHEN rt -> 2 = '[]' THEN 'This call takes no query parameters.'
+                                ELSE 'Parameters: ' || (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(rt -> 2) x) || '.' END;
+            END IF;
+        END IF;
+        IF raw <> '' THEN
+            parsing := true;
+            body := raw::jsonb;
+            parsing := false;
+            IF jsonb_typeof(body) <> 'object' THEN
+                parsing := true;
+                RAISE EXCEPTION 'the body must be a JSON object, not %', jsonb_typeof(body) USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
         CASE handler
             WHEN 'health' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_health(path_id, query, body) h;
             WHEN 'register_agent' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_register_agent(path_id, query, body) h;
@@ -950,7 +1165,11 @@ BEGIN
         ELSE
             status := execlave_api.http_status(st);
         END IF;
-        answer := execlave_api.error_body(execlave_api.error_code(st, status), msg, st, hnt, det);
+        IF parsing THEN
+            msg := CASE WHEN st = '22023' THEN msg ELSE 'the body is not valid JSON: ' || msg END;
+        END IF;
+        answer := execlave_api.error_body(CASE WHEN parsing THEN 'invalid_json' ELSE execlave_api.error_code(st, status) END,
+                                          msg, st, hnt, det);
     END;
     RETURN execlave_api.respond(status, answer);
 END
@@ -958,7 +1177,7 @@ $$;
 COMMENT ON FUNCTION execlave_api.dispatch(text) IS 'HTTP: the hosted API (/api, /api/v1, /health) as nginx forwards it: routes on X-Execlave-Method and X-Execlave-Uri (execlave_api.routes()), authenticates X-API-Key, parses the JSON body, runs the handler; hosted-shaped JSON answers';
 
 REVOKE ALL ON FUNCTION execlave_api.authenticate(text), execlave_api.authorize_decision(text, text, text),
-    execlave_api.routes(), execlave_api.url_decode(text, boolean), execlave_api.query_params(text),
+    execlave_api.routes(), execlave_api.route_map(), execlave_api.url_decode(text, boolean), execlave_api.query_params(text),
     execlave_api.check_fields(jsonb, jsonb), execlave_api.required(jsonb, text), execlave_api.text_array(jsonb, text),
     execlave_api.error_code(text, integer), execlave_api.error_body(text, text, text, text, text),
     execlave_api.respond(integer, jsonb, jsonb), execlave_api.hosted_agent(uuid),
