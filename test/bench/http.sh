@@ -248,7 +248,7 @@ report=$(
     med() { tr ' ' '\n' <<<"${RPS[$1]}" | grep . | median; }
     spr() { tr ' ' '\n' <<<"${RPS[$1]}" | grep . | spread; }
     echo "execlave HTTP benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
-    echo "front: nginx $(nginx -v 2>&1 | sed 's|.*/||') + $(grep -o 'PostgREST [0-9.]*' "$FRONT/log/postgrest.log" | tail -1), 127.0.0.1; load: $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'), 2 threads"
+    echo "front: nginx $(nginx -v 2>&1 | sed 's|.*/||') + $(grep -o 'PostgREST [0-9][0-9.]*[0-9]' "$FRONT/log/postgrest.log" | tail -1), 127.0.0.1; load: $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'), 2 threads"
     echo
     echo "A. Requests/s, closed loop, $CONNS connections, median of $ROUNDS rounds of ${SECS}s"
     printf '   %-52s %9s %12s\n' variant 'req/s' spread
