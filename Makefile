@@ -25,12 +25,12 @@ OBJS = \
 	src/apikeys.o
 
 # The first release's install script, then one upgrade script per later version
-# (CREATE EXTENSION runs the chain); released scripts are never edited.  An
-# upgrade script from 0.1.2 on is built from its parts (one file per area, in
-# sql/parts/<script name>/, concatenated in name order).
-DATA = sql/execlave--0.1.0.sql sql/execlave--0.1.0--0.1.1.sql
-UPGRADE_0_1_2 = sql/execlave--0.1.1--0.1.2.sql
-DATA_built = $(UPGRADE_0_1_2)
+# (CREATE EXTENSION runs the chain); released scripts are never edited.  Each
+# script is built from its parts, one file per area, in
+# sql/parts/<script name>/, concatenated in name order (TAP 012 pins the
+# SHA-256 of the built 0.1.0 script).
+EXECLAVE_SCRIPTS = execlave--0.1.0 execlave--0.1.0--0.1.1 execlave--0.1.1--0.1.2
+DATA_built = $(patsubst %,sql/%.sql,$(EXECLAVE_SCRIPTS))
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
 REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api bad_input
@@ -48,13 +48,14 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
+.SECONDEXPANSION:
 include $(PGXS)
 
 # PGXS does not track header dependencies
 $(OBJS): src/execlave.h src/compat.h src/policy.h src/scanner.h src/netcheck.h \
 	src/webhook_check.h src/webhook_sign.h
 
-$(UPGRADE_0_1_2): $(sort $(wildcard $(srcdir)/sql/parts/execlave--0.1.1--0.1.2/*.sql))
+sql/execlave--%.sql: $$(sort $$(wildcard $(srcdir)/sql/parts/execlave--%/*.sql))
 	cat $^ > $@
 
 # used by scripts/test.sh

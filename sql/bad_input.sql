@@ -131,6 +131,22 @@ SELECT try($$SELECT execlave.validate_policy('cost_limit', '{"max_cost_per_day":
 SELECT try($$SELECT execlave.validate_policy('cost_limit', '{"max_cost_per_day": 1, "warning_thresholds": [0.99999999999999999]}')$$);
 SELECT try($$SELECT execlave.validate_policy('cost_limit', ('{"max_cost_per_day": 1, "action": "x' || repeat('é', 240) || '"}')::jsonb)$$);
 
+-- 0.1.2: trace times outside the accepted window, the agent state, maintenance
+SELECT try($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('bad-a', 'infinity')$$);
+SELECT try($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('bad-a', '-infinity')$$);
+SELECT try($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('bad-a', '294276-12-31 23:59:59+00')$$);
+SELECT try($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('bad-a', '2099-01-01 00:00:00+00')$$);
+SELECT try($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('bad-a', '1999-01-01 00:00:00+00')$$);
+SELECT try($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('bad-a', now()), ('bad-a', 'infinity')$$);
+SELECT try($$SELECT execlave_submit_trace('bad-a', '{"started_at": "2100-01-01T00:00:00Z"}')$$);
+SELECT try($$SELECT execlave_submit_trace('bad-a', '{"started_at": "infinity"}')$$);
+SELECT try($$SELECT * FROM execlave_agent_state(NULL)$$);
+SELECT try($$SELECT * FROM execlave_agent_state('no-such-agent')$$);
+SELECT try($$SELECT * FROM execlave_agent_state('bad key!')$$);
+SELECT try($$SELECT execlave.add_trace_partition(NULL, '2026-01-02 00:00:00+00', '20260101')$$);
+SELECT try($$SELECT execlave.add_trace_partition('2026-01-01 00:00:00+00', '2026-01-02 00:00:00+00', 'x; DROP TABLE y')$$);
+SELECT try($$SELECT * FROM execlave.maintenance_plan('nope')$$);
+
 SELECT n, outcome FROM bad ORDER BY n;
 SELECT count(*) AS calls, count(*) FILTER (WHERE outcome LIKE 'no error%') AS accepted,
        count(DISTINCT split_part(outcome, ':', 1)) AS distinct_sqlstates FROM bad;

@@ -168,6 +168,16 @@ SET ROLE regress_grant_admin;
 SELECT execlave_grant('caller', 'callee', ARRAY['write']) IS NOT NULL AS admin_grants;
 SELECT created_by FROM execlave.grants ORDER BY created_at DESC LIMIT 1;
 SELECT execlave_revoke('caller', 'callee', ARRAY['write']) AS admin_revokes;
+-- a partial revoke by the admin re-issues the rest (replaces names the old grant)
+SELECT execlave_grant('caller', 'callee', ARRAY['write', 'invoke']) AS g_partial \gset
+SELECT execlave_revoke('caller', 'callee', ARRAY['write']) AS admin_partially_revokes;
+SELECT actions, replaces = :'g_partial' AS replaces_old FROM execlave.grants WHERE replaces = :'g_partial';
+SELECT execlave_authorize('caller', 'callee', 'invoke') AS invoke_stays, execlave_authorize('caller', 'callee', 'write') AS write_gone;
+-- replaces cannot be made up: it must continue a revoked grant of the pair
+SELECT expect_error(format($$INSERT INTO execlave.grants (source_id, target_id, actions, replaces) VALUES (%L, %L, '{read}', %L)$$,
+                           :'caller', :'callee', :'m1'));
+SELECT expect_error(format($$INSERT INTO execlave.grants (source_id, target_id, actions, replaces) VALUES (%L, %L, '{delete}', %L)$$,
+                           :'caller', :'callee', :'g_partial'));
 SELECT expect_error($$DELETE FROM execlave.grants$$);
 RESET ROLE;
 DROP ROLE regress_grant_app, regress_grant_admin;

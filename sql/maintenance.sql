@@ -3,10 +3,13 @@
 -- what accumulates, pg_cron scheduling without pg_cron, the DBA views.
 SET client_min_messages = warning;
 SET timezone = 'UTC';
+-- (traces months away from today are accepted: the window is widened)
+SET execlave.trace_max_future = '100d';
+SET execlave.trace_max_age_days = 3650;
 
 -- Helper: the summary without timings and settings.
 CREATE FUNCTION public.maint() RETURNS jsonb LANGUAGE sql AS $$
-    SELECT execlave_maintenance() - 'took_ms' - 'settings'
+    SELECT execlave_maintenance() - 'took_ms' - 'settings' - 'run_id'
 $$;
 CREATE FUNCTION public.parts() RETURNS TABLE (partition_name text, range_start timestamptz, range_end timestamptz)
 LANGUAGE sql AS $$
@@ -148,4 +151,63 @@ FROM execlave.policy_activity WHERE name = 'view-tools';
 SELECT c.relname, obj_description(c.oid) IS NOT NULL AS commented FROM pg_class c
 WHERE c.oid IN ('execlave.agent_overview'::regclass, 'execlave.policy_activity'::regclass, 'execlave.webhook_health'::regclass) ORDER BY 1;
 SELECT execlave_drop_policy('view-tools');
+
+-------------------------------------------------------------------------------
+-- Maintenance that cannot be broken: rows no partition takes, a failing
+-- step, the status, the procedure, the guard nobody else can take
+-------------------------------------------------------------------------------
+SET execlave.trace_max_future = '5min';
+SET execlave.trace_max_age_days = 0;
+-- rows with times nothing accepts any more (written with the trigger bypassed)
+SET session_replication_role = replica;
+INSERT INTO execlave.traces (trace_id, agent_key, agent_id, started_at)
+SELECT x.id, 'maint-agent', a.id, x.t FROM execlave.agents a,
+    (VALUES ('tr_inf', 'infinity'::timestamptz), ('tr_minf', '-infinity'), ('tr_far', '294276-01-01 00:00:00+00'),
+            ('tr_ancient', '1990-01-01 00:00:00+00'), ('tr_2100', '2100-01-01 00:00:00+00')) x(id, t)
+WHERE a.key = 'maint-agent';
+RESET session_replication_role;
+SELECT m->'failed' AS failed, m->'skipped' AS skipped, m->>'status' AS status,
+       (m->>'rows_outside_horizon')::int AS outside_horizon, (m->>'default_rows_purged')::int AS purged_from_default,
+       jsonb_array_length(m->'partitions_created') AS created
+FROM maint() m;
+SELECT trace_id FROM execlave.traces_default WHERE trace_id IN ('tr_inf', 'tr_minf', 'tr_far', 'tr_ancient', 'tr_2100') ORDER BY 1;
+-- a failing step is reported (WARNING, status partial) and the other steps
+-- go on: a table is in the way of the first day no partition covers yet
+SELECT max(range_end) AS free_day, (max(range_end)::date - now()::date) AS ahead,
+       'traces_p' || to_char(max(range_end), 'YYYYMMDD') AS blocker
+FROM execlave.trace_partitions() WHERE NOT is_default \gset
+CREATE TABLE execlave.:blocker (x int);
+SET execlave.trace_partitions_ahead = :ahead;
+SET client_min_messages = error;
+SELECT m->>'status' AS status, m->'failed'->0->>'label' = to_char(:'free_day'::timestamptz, 'YYYYMMDD') AS failed_step,
+       m->'failed'->0->>'sqlstate' AS sqlstate, m->'purged' ? 'violations' AS purges_done
+FROM execlave_maintenance() m;
+SET client_min_messages = warning;
+RESET execlave.trace_partitions_ahead;
+DROP TABLE execlave.:blocker;
+SELECT last_status, last_mode, jsonb_array_length(last_failed) AS failed_steps, running
+FROM execlave.maintenance_status;
+-- a failing step on its own: add_trace_partition refuses a bad range
+SELECT expect_error($$SELECT execlave.add_trace_partition('infinity', 'infinity', 'x')$$);
+-- the procedure pg_cron runs: a transaction per step, the same summary
+CALL execlave.run_maintenance();
+SELECT last_status, last_mode, last_run_by = current_user AS by_me, running, last_ok_at IS NOT NULL AS had_ok
+FROM execlave.maintenance_status;
+SELECT status, count(*) FROM execlave.maintenance_runs GROUP BY status ORDER BY 1;
+-- in a transaction block the procedure cannot commit: a clear error
+BEGIN;
+SELECT left(expect_error($$CALL execlave.run_maintenance()$$), 6) AS in_a_block;
+ROLLBACK;
+-- the guard and the runs are the owner's: other roles read the status only
+CREATE ROLE regress_maint_app2 LOGIN IN ROLE execlave_app;
+SET ROLE regress_maint_app2;
+SELECT last_status IS NOT NULL AS app_reads_status FROM execlave.maintenance_status;
+SELECT expect_error($$LOCK TABLE execlave.maintenance_state IN EXCLUSIVE MODE$$);
+SELECT expect_error($$SELECT * FROM execlave.maintenance_state FOR UPDATE$$);
+SELECT expect_error($$CALL execlave.run_maintenance()$$);
+SELECT expect_error($$SELECT execlave.maintenance_step(1, '{"step": "purge"}')$$);
+RESET ROLE;
+DROP ROLE regress_maint_app2;
+RESET execlave.trace_max_future;
+RESET execlave.trace_max_age_days;
 DROP FUNCTION public.maint(), public.parts();

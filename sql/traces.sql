@@ -1,4 +1,6 @@
 -- Trace ingestion: agent by key or UUID, the kill switch on INSERT.
+-- (fixed times of early 2026 are accepted: the window behind the clock is widened)
+SET execlave.trace_max_age_days = 36500;
 SELECT execlave_register_agent('trace-agent') AS id \gset
 SELECT execlave_register_agent('other-agent') AS other_id \gset
 
@@ -71,3 +73,43 @@ SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT * FROM execlave.traces
 WHERE agent_id = '123e4567-e89b-12d3-a456-426614174000' AND started_at >= '2026-01-01';
 RESET enable_seqscan;
+
+-------------------------------------------------------------------------------
+-- Trace times: only a bounded window around the clock is accepted (by
+-- default 5 minutes ahead, execlave.trace_retention_days behind), finite;
+-- a refused trace writes nothing
+-------------------------------------------------------------------------------
+RESET execlave.trace_max_age_days;
+SELECT count(*) AS traces_before FROM execlave.traces \gset
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', 'infinity')$$);
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', '-infinity')$$);
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', '294276-12-31 23:59:59+00')$$);
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', '2100-01-01 00:00:00+00')$$);
+SELECT expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', '2000-01-01 00:00:00+00')$$);
+SELECT left(expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now() + interval '10 minutes')$$), 6) AS ten_minutes_ahead;
+SELECT left(expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now() - interval '31 days')$$), 6) AS a_month_ago;
+SELECT left(expect_error($$SELECT execlave_submit_trace('trace-agent', '{"started_at": "2100-01-01T00:00:00Z"}')$$), 6) AS submit_far_ahead;
+-- a multi-row insert with one trace out of the window is refused whole
+SELECT left(expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now()), ('trace-agent', 'infinity')$$), 6) AS batch;
+SELECT count(*) - :traces_before AS written FROM execlave.traces;
+-- inside the window: accepted
+INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now() + interval '4 minutes'), ('trace-agent', now() - interval '29 days');
+SELECT count(*) - :traces_before AS written FROM execlave.traces;
+-- the window follows the settings (superuser only)
+SET execlave.trace_max_future = '1h';
+INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now() + interval '50 minutes');
+SET execlave.trace_retention_days = 0;
+SET execlave.trace_max_age_days = 0;
+INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now() - interval '3000 days');
+SELECT left(expect_error($$INSERT INTO execlave.traces (agent_key, started_at) VALUES ('trace-agent', now() - interval '3700 days')$$), 6) AS beyond_ten_years;
+RESET execlave.trace_max_future;
+RESET execlave.trace_retention_days;
+RESET execlave.trace_max_age_days;
+-- ingested_at is always the clock of the windows, whatever the client gives
+INSERT INTO execlave.traces (trace_id, agent_key, ingested_at) VALUES ('tr_ingested_given', 'trace-agent', 'infinity');
+SELECT ingested_at BETWEEN now() - interval '1 minute' AND now() AS ingested_now FROM execlave.traces WHERE trace_id = 'tr_ingested_given';
+CREATE ROLE regress_trace_app LOGIN IN ROLE execlave_app;
+SET ROLE regress_trace_app;
+SELECT expect_error($$SET execlave.trace_max_future = '100d'$$);
+RESET ROLE;
+DROP ROLE regress_trace_app;

@@ -280,4 +280,37 @@ SELECT expect_error($$SELECT execlave.pause_for_policy((SELECT id FROM execlave.
 SELECT expect_error($$SELECT execlave.emit_signals('cost.threshold', gen_random_uuid(), '[]')$$);
 RESET ROLE;
 DROP ROLE regress_wnd_app;
+
+-------------------------------------------------------------------------------
+-- A counter rebuild resolves nothing planted on the inserting session's
+-- search_path: a role that may create in public plants sum, count and >=
+-- that an inserting session with public first on its path would resolve
+-- (the rebuild runs in that session, and its counters are shared by all).
+-------------------------------------------------------------------------------
+CREATE ROLE regress_wnd_planter;
+GRANT CREATE ON SCHEMA public TO regress_wnd_planter;
+SET ROLE regress_wnd_planter;
+CREATE FUNCTION public.plant_add(numeric, numeric) RETURNS numeric LANGUAGE sql AS 'SELECT $1 + $2';
+CREATE AGGREGATE public.sum(numeric) (sfunc = public.plant_add, stype = numeric, initcond = '1000');
+CREATE FUNCTION public.plant_count(bigint) RETURNS bigint LANGUAGE sql AS 'SELECT $1 + 1';
+CREATE AGGREGATE public.count(*) (sfunc = public.plant_count, stype = bigint, initcond = '500');
+CREATE FUNCTION public.plant_ge(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR public.>= (leftarg = timestamptz, rightarg = timestamptz, function = public.plant_ge);
+RESET ROLE;
+SELECT execlave_register_agent('rebuild-agent') IS NOT NULL AS registered;
+SELECT execlave_create_policy('rebuild-budget', 'budget_cap', 'block', '{"max_cost_per_month": 10}', ARRAY['rebuild-agent']) IS NOT NULL AS created,
+       execlave_create_policy('rebuild-rate', 'rate_limit', 'block', '{"max_requests_per_minute": 5}', ARRAY['rebuild-agent']) IS NOT NULL AS created;
+SET execlave.test_clock = '2026-10-10 10:10:10';
+SET search_path = public, pg_catalog;
+-- the agent's first windowed trace rebuilds its counters from the (no) traces
+SELECT put('rebuild-agent', 1, 1);
+RESET search_path;
+SELECT period, requests, spend_usd FROM usage('rebuild-agent') ORDER BY period_start DESC, period;
+RESET execlave.test_clock;
+DROP AGGREGATE public.sum(numeric);
+DROP AGGREGATE public.count(*);
+DROP OPERATOR public.>= (timestamptz, timestamptz);
+DROP FUNCTION public.plant_add(numeric, numeric), public.plant_count(bigint), public.plant_ge(timestamptz, timestamptz);
+REVOKE CREATE ON SCHEMA public FROM regress_wnd_planter;
+DROP ROLE regress_wnd_planter;
 DROP FUNCTION public.put(text, int, numeric), public.ev(text, text), public.usage(text);

@@ -47,13 +47,14 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 /* Maintenance settings (execlave_maintenance(), read through execlave.maintenance_settings()). */
 static int	trace_partition_interval = 0;	/* 0 day, 1 month */
 static int	trace_partitions_ahead = 7;
-static int	trace_retention_days = 30;
+int			execlave_trace_retention_days = 30;
 static int	event_retention_days = 30;
 static int	delivery_retention_days = 7;
 static int	violation_retention_days = 90;
 static int	grant_retention_days = 30;
 static int	cron_history_retention_days = 7;
 static bool maintenance_in_progress = false;
+static int	maintenance_lock_timeout_ms = 200;
 
 static const struct config_enum_entry partition_interval_options[] = {
 	{"day", 0, false},
@@ -180,7 +181,7 @@ execlave_config_init(void)
 							&trace_partitions_ahead, 7, 1, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
 	define_days("execlave.trace_retention_days",
 				gettext_noop("Age past which whole partitions of execlave.traces are dropped."),
-				&trace_retention_days, 30);
+				&execlave_trace_retention_days, 30);
 	define_days("execlave.event_retention_days",
 				gettext_noop("Age past which events (without waiting deliveries) and dead deliveries are purged."),
 				&event_retention_days, 30);
@@ -196,6 +197,11 @@ execlave_config_init(void)
 	define_days("execlave.cron_history_retention_days",
 				gettext_noop("Age past which pg_cron's run history of the maintenance job is purged."),
 				&cron_history_retention_days, 7);
+	DefineCustomIntVariable("execlave.maintenance_lock_timeout",
+							gettext_noop("How long a maintenance step waits for its locks before it is skipped (and retried by the next run)."),
+							gettext_noop("Bounds how long maintenance can hold up the kill switch or trace inserts."),
+							&maintenance_lock_timeout_ms, 200, 1, 60000, PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("execlave.maintenance_in_progress",
 							 gettext_noop("Set by execlave_maintenance() for its own transaction: lets it purge append-only tables."),
 							 NULL,
@@ -236,13 +242,22 @@ PG_FUNCTION_INFO_V1(execlave_maintenance_settings);
 Datum
 execlave_maintenance_settings(PG_FUNCTION_ARGS)
 {
-	char	   *json = psprintf("{\"trace_partition_interval\": \"%s\", \"trace_partitions_ahead\": %d, "
-								"\"trace_retention_days\": %d, \"event_retention_days\": %d, "
-								"\"delivery_retention_days\": %d, \"violation_retention_days\": %d, "
-								"\"grant_retention_days\": %d, \"cron_history_retention_days\": %d}",
-								trace_partition_interval == 1 ? "month" : "day", trace_partitions_ahead,
-								trace_retention_days, event_retention_days, delivery_retention_days,
-								violation_retention_days, grant_retention_days, cron_history_retention_days);
+	TimestampTz earliest,
+				latest;
+	char	   *json;
+
+	execlave_trace_time_window(0, &earliest, &latest);
+	json = psprintf("{\"trace_partition_interval\": \"%s\", \"trace_partitions_ahead\": %d, "
+					"\"trace_retention_days\": %d, \"event_retention_days\": %d, "
+					"\"delivery_retention_days\": %d, \"violation_retention_days\": %d, "
+					"\"grant_retention_days\": %d, \"cron_history_retention_days\": %d, "
+					"\"trace_max_age_days_effective\": " INT64_FORMAT ", \"trace_max_future_s\": " INT64_FORMAT ", "
+					"\"maintenance_lock_timeout_ms\": %d}",
+					trace_partition_interval == 1 ? "month" : "day", trace_partitions_ahead,
+					execlave_trace_retention_days, event_retention_days, delivery_retention_days,
+					violation_retention_days, grant_retention_days, cron_history_retention_days,
+					(int64) (-earliest / USECS_PER_DAY), (int64) (latest / USECS_PER_SEC),
+					maintenance_lock_timeout_ms);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }

@@ -70,6 +70,7 @@ typedef struct ExeclaveAgent
 
 /* config.c */
 extern int	execlave_agent_cache_size;
+extern int	execlave_trace_retention_days;
 extern void execlave_config_init(void);
 extern bool execlave_preloaded(void);
 extern void execlave_require_preload(const char *feature);
@@ -112,6 +113,7 @@ extern void execlave_grants_init(void);
 
 /* traces.c */
 extern void execlave_traces_init(void);
+extern void execlave_trace_time_window(TimestampTz now, TimestampTz *earliest, TimestampTz *latest);
 
 /* policy.c */
 extern void execlave_policy_init(void);

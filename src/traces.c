@@ -11,6 +11,12 @@
  * flagged_for_review, masking PII policies rewrite input/output, and a block
  * commits its violations separately (recorder.c) and refuses the row with
  * EX003.  No query runs per row once the agent and policies are cached.
+ *
+ * Times: a trace's started_at (the partition key) must lie in the accepted
+ * window (execlave.trace_max_future ahead of the clock, execlave.trace_max_age_days
+ * behind it), so that no caller can make maintenance create partitions
+ * without bound or store a time it cannot handle; ingested_at is always the
+ * clock the windowed counters use.
  */
 #include "policy.h"
 
@@ -23,7 +29,9 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(execlave_traces_before_insert);
 PG_FUNCTION_INFO_V1(execlave_new_trace_id);
@@ -45,22 +53,75 @@ enum
 	COL_COST,
 	COL_DURATION,
 	COL_INGESTED_AT,
+	COL_STARTED_AT,
 	NUM_COLS
 };
 
 static const char *const trace_columns[NUM_COLS] = {
 	"agent_id", "agent_key", "trace_id", "status", "input", "output", "model", "tools",
-	"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration_ms", "ingested_at"
+	"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration_ms", "ingested_at",
+	"started_at"
 };
+
+/* The accepted window of trace times (GUCs). */
+static int	trace_max_future_s = 300;
+static int	trace_max_age_days = 0;	/* 0: execlave.trace_retention_days */
+
+/* Behind the clock when retention keeps everything and no age is set. */
+#define DEFAULT_MAX_AGE_DAYS	3650
 
 /* Column numbers of the last relation the trigger ran on. */
 static Oid	memo_relid = InvalidOid;
 static AttrNumber memo_att[NUM_COLS];
 
-/* Nothing to set up yet; kept so _PG_init calls every module alike. */
+/* Called once per process from _PG_init: the settings of the accepted window. */
 void
 execlave_traces_init(void)
 {
+	DefineCustomIntVariable("execlave.trace_max_future",
+							gettext_noop("How far ahead of the clock a trace's started_at may lie."),
+							gettext_noop("Later traces are refused with 22023."),
+							&trace_max_future_s, 300, 0, 366 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("execlave.trace_max_age_days",
+							gettext_noop("How far behind the clock a trace's started_at may lie, in days."),
+							gettext_noop("0: execlave.trace_retention_days (3650 when that is 0 too). Older traces are refused with 22023."),
+							&trace_max_age_days, 0, 0, 36500,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/* The accepted window of started_at around now: [*earliest, *latest]. */
+void
+execlave_trace_time_window(TimestampTz now, TimestampTz *earliest, TimestampTz *latest)
+{
+	int			days = trace_max_age_days > 0 ? trace_max_age_days
+		: execlave_trace_retention_days > 0 ? execlave_trace_retention_days : DEFAULT_MAX_AGE_DAYS;
+
+	*earliest = now - (TimestampTz) days * USECS_PER_DAY;
+	*latest = now + (TimestampTz) trace_max_future_s * USECS_PER_SEC;
+}
+
+/* Refuse a trace whose started_at lies outside the accepted window. */
+static void
+check_trace_time(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, memo_att[COL_STARTED_AT], desc, &isnull);
+	TimestampTz t,
+				earliest,
+				latest;
+
+	if (isnull)
+		return;					/* the NOT NULL constraint refuses it */
+	t = DatumGetTimestampTz(d);
+	execlave_trace_time_window(GetCurrentTimestamp(), &earliest, &latest);
+	if (TIMESTAMP_NOT_FINITE(t) || t < earliest || t > latest)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trace time %s is outside the accepted window", pstrdup(timestamptz_to_str(t))),
+				 errdetail("A trace's started_at must lie between %s and %s.",
+						   pstrdup(timestamptz_to_str(earliest)), pstrdup(timestamptz_to_str(latest))),
+				 errhint("The window is set by execlave.trace_max_age_days (or execlave.trace_retention_days) and execlave.trace_max_future.")));
 }
 
 /* Does column attnum of desc still carry this name? */
@@ -243,38 +304,39 @@ apply_policies(HeapTuple tuple, TupleDesc desc, const PolicyRequest *reqp, bool 
 }
 
 /*
+ * Set ingested_at to the clock.  The windows count the trace at
+ * execlave_clock(); a rebuild after a restart reads ingested_at, so the two
+ * must agree (a client-given ingested_at is overwritten; the default
+ * already agrees, and then the tuple is not copied).
+ */
+static HeapTuple
+stamp_ingested_at(HeapTuple tuple, TupleDesc desc)
+{
+	int			col = memo_att[COL_INGESTED_AT];
+	TimestampTz now = execlave_clock();
+	bool		isnull;
+	Datum		cur = heap_getattr(tuple, col, desc, &isnull);
+	Datum		val;
+
+	if (!isnull && DatumGetTimestampTz(cur) == now)
+		return tuple;
+	val = TimestampTzGetDatum(now);
+	isnull = false;
+	return heap_modify_tuple_by_cols(tuple, desc, 1, &col, &val, &isnull);
+}
+
+/*
  * After the policies accepted the trace: the windows' follow-ups
- * (cost.threshold, pause_agent), ingested_at under execlave.test_clock, and
- * the anomaly statistics.
+ * (cost.threshold, pause_agent), ingested_at (always the clock: a value the
+ * client gives is overwritten), and the anomaly statistics.
  */
 static HeapTuple
 after_accept(HeapTuple tuple, TupleDesc desc, const PolicyRequest *req, bool windowed,
 			 bool observe, const char *status)
 {
-	bool		test_clock = execlave_test_clock != NULL && execlave_test_clock[0] != '\0';
-
 	if (windowed)
 		execlave_windows_after_accept(req);
-	if (windowed || observe || test_clock)
-	{
-		/*
-		 * The windows count the trace at execlave_clock(); a rebuild after a
-		 * restart reads ingested_at, so the two must agree (a client-given
-		 * ingested_at is overwritten; the default already agrees).
-		 */
-		int			col = memo_att[COL_INGESTED_AT];
-		TimestampTz now = execlave_clock();
-		bool		isnull;
-		Datum		cur = heap_getattr(tuple, col, desc, &isnull);
-
-		if (isnull || DatumGetTimestampTz(cur) != now)
-		{
-			Datum		val = TimestampTzGetDatum(now);
-
-			isnull = false;
-			tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &col, &val, &isnull);
-		}
-	}
+	tuple = stamp_ingested_at(tuple, desc);
 	if (observe)
 	{
 		bool		isnull;
@@ -360,6 +422,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 				 errhint("Set agent_key (the agent's key or UUID) or agent_id.")));
 
 	execlave_check_agent_usable(agent);
+	check_trace_time(tuple, desc);
 
 	/* Copy the agent: loading the policy cache may flush the agent cache. */
 	memcpy(&agent_id, &agent->id, sizeof(pg_uuid_t));
@@ -409,7 +472,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 				tuple = apply_policies(tuple, desc, &req, &windowed);
 			tuple = after_accept(tuple, desc, &req, windowed, observe, status);
 		}
-		else if (execlave_test_clock != NULL && execlave_test_clock[0] != '\0')
+		else
 			tuple = after_accept(tuple, desc, NULL, false, false, NULL);	/* only ingested_at */
 	}
 	return PointerGetDatum(tuple);

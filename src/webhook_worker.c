@@ -11,7 +11,8 @@
  *      counting the deliveries waiting for their endpoint) and deliveries
  *      may be due (a backend woke the worker, the last claim was full, or
  *      the next retry is due), the due rows of execlave.deliveries whose
- *      endpoint is active, except those the pool already holds, at most
+ *      endpoint is active, except those the pool already holds (and those
+ *      skipped as locked, see below), at most
  *      endpoint_room() of each endpoint (the pool holds at most half its
  *      size of one endpoint) and the pool's free room in all,
  *      FOR UPDATE SKIP LOCKED; set status
@@ -39,6 +40,29 @@
  * latch and their sockets together.  At start it makes every 'delivering'
  * row due at once: as the only worker, it knows no delivery is in flight.
  *
+ * Rights: the worker connects as the bootstrap superuser (a background
+ * worker can connect only as a login role), pins search_path to
+ * pg_catalog, pg_temp for its session (again after every SIGHUP), and runs
+ * each transaction as the NOLOGIN role execlave_worker
+ * (SetUserIdAndSecContext with SECURITY_LOCAL_USERID_CHANGE |
+ * SECURITY_RESTRICTED_OPERATION, from the start of the transaction to after
+ * its commit; an abort restores the superuser by itself).  The role holds
+ * only the column privileges these statements need (granted by the 0.1.2
+ * upgrade script); every function, operator and type in them is
+ * schema-qualified, so nothing resolves outside pg_catalog and execlave
+ * whatever the search_path.  Until the role exists and the extension is at
+ * 0.1.2 or later, the worker waits as it does for a missing extension.
+ *
+ * Locked rows: a due row another transaction holds locked (an uncommitted
+ * execlave_redeliver(), a SELECT ... FOR UPDATE) is skipped by the claim.
+ * The worker remembers the rows it skipped and leaves them out of the claims
+ * and of the next-due time until it is woken (a committed change to the
+ * deliveries sets its latch) or a backoff passes (SKIP_BACKOFF_MS, doubled
+ * up to execlave.webhook_poll_interval while rows stay locked); then it
+ * tries them again.  So one open transaction costs a claim per backoff, not
+ * a claim per millisecond, and a row whose locker rolls back is sent within
+ * the poll interval.
+ *
  * Standard Webhooks: webhook-id = "msg_" + delivery id (the same on every
  * retry), webhook-timestamp = Unix seconds at sending, webhook-signature =
  * "v1," + base64(HMAC-SHA256(key, id.timestamp.body)) with key the
@@ -60,6 +84,7 @@
 #include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -80,6 +105,13 @@
  * the requests' sockets together, so a new delivery is not kept waiting.
  */
 #define QUIET_MS 5
+/* The role the worker's transactions run as, and its session's search_path. */
+#define WORKER_ROLE "execlave_worker"
+#define WORKER_SEARCH_PATH "pg_catalog, pg_temp"
+/* First wait before locked rows are tried again; it doubles up to the poll interval. */
+#define SKIP_BACKOFF_MS 100
+/* The statuses of a delivery that is due at next_attempt_at (the partial indexes' predicate). */
+#define DUE_STATUS "d.status OPERATOR(pg_catalog.=) ANY ('{pending,delivering,retrying}'::pg_catalog.text[])"
 
 typedef enum DeliveryState
 {
@@ -136,6 +168,21 @@ static TimestampTz last_start_at;	/* when the newest request started */
 static ResourceOwner send_owner = NULL;	/* for HMAC contexts while no transaction is open */
 static double *schedule = NULL;	/* retry delays in seconds */
 static int	schedule_len = 0;
+static Oid	saved_userid;		/* the session's user, while a transaction runs as WORKER_ROLE */
+static int	saved_sec_context;
+
+/*
+ * Due rows the last claims skipped because another transaction holds them
+ * locked: left out of claims and of the next-due time until skip_retry_at or
+ * a wake-up.  At most execlave_webhook_batch_size are remembered; past that
+ * (skip_full), the next-due time is taken as skip_retry_at.
+ */
+static int64 *skipped = NULL;
+static int	nskipped = 0;
+static int	skipped_room = 0;
+static bool skip_full = false;
+static TimestampTz skip_retry_at = 0;
+static long skip_backoff_ms = SKIP_BACKOFF_MS;
 
 /*
  * Parse execlave.webhook_retry_schedule ("5s,5min,30min,2h") into seconds.
@@ -221,38 +268,137 @@ run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, in
 				 errmsg("execlave webhook worker: query failed (SPI code %d): %s", rc, sql)));
 }
 
-/* Start and end a worker transaction with SPI and a snapshot. */
+/* Log, once per reason, why the statements run as the superuser (NULL: they no longer do). */
+static void
+note_superuser(const char *why)
+{
+	static char last[256] = "";
+
+	if (why == NULL)
+	{
+		last[0] = '\0';
+		return;
+	}
+	if (strcmp(last, why) == 0)
+		return;
+	strlcpy(last, why, sizeof(last));
+	ereport(LOG,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("execlave webhook worker: running its statements as the bootstrap superuser: %s", why),
+			 errdetail("The search_path is pinned and every name qualified all the same.")));
+}
+
+/*
+ * Run the worker's statements as WORKER_ROLE?  Only once the database's
+ * execlave grants it its privileges (0.1.2 on) and the role exists: before
+ * that, a database not yet updated still gets its deliveries, its
+ * statements then running as the bootstrap superuser (still with the pinned
+ * search_path and every name qualified).  Set by extension_ready().
+ */
+static bool use_worker_role = false;
+
+/*
+ * Start a worker transaction, with SPI and a snapshot, running as
+ * WORKER_ROLE when use_worker_role is set.  If the role has gone meanwhile:
+ * an error (the next extension_ready() notices).
+ */
 static void
 begin_tx(const char *activity)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	GetUserIdAndSecContext(&saved_userid, &saved_sec_context);
+	if (use_worker_role)
+	{
+		Oid			role = get_role_oid(WORKER_ROLE, true);
+
+		if (!OidIsValid(role))
+		{
+			use_worker_role = false;
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("execlave webhook worker: role \"%s\" does not exist", WORKER_ROLE)));
+		}
+		SetUserIdAndSecContext(role, saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 }
 
+/* Commit a worker transaction and become the session's user again. */
 static void
 end_tx(void)
 {
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* Is execlave installed in this database? */
+/* Log why the worker waits, once per reason (NULL: it no longer waits). */
+static void
+note_waiting(const char *why)
+{
+	static char last[256] = "";
+
+	if (why == NULL)
+	{
+		if (last[0] != '\0')
+			ereport(LOG,
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("execlave webhook worker: delivering for database \"%s\"", execlave_database)));
+		last[0] = '\0';
+		return;
+	}
+	if (strcmp(last, why) == 0)
+		return;
+	strlcpy(last, why, sizeof(last));
+	ereport(LOG,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("execlave webhook worker: waiting: %s", why)));
+}
+
+/*
+ * Can the worker deliver in this database (is execlave installed)?  Also
+ * decides whether its statements run as WORKER_ROLE: when the role exists
+ * and the extension is at a version that grants it its privileges (0.1.2
+ * on); a database still at 0.1.0 or 0.1.1 is served as the bootstrap
+ * superuser until ALTER EXTENSION execlave UPDATE, and the log says so.
+ */
 static bool
 extension_ready(void)
 {
-	bool		ready;
+	const char *version = NULL;
+	bool		role_exists;
 
+	use_worker_role = false;
 	begin_tx("execlave webhook worker: looking for the extension");
-	run("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'execlave'", 0, NULL, NULL, NULL,
-		SPI_OK_SELECT);
-	ready = SPI_processed > 0;
+	role_exists = OidIsValid(get_role_oid(WORKER_ROLE, true));
+	run("SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'execlave'",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (version == NULL)
+		note_waiting(psprintf("execlave is not installed in database \"%s\"", execlave_database));
+	else
+	{
+		bool		granted = strcmp(version, "0.1.0") != 0 && strcmp(version, "0.1.1") != 0;
+
+		note_waiting(NULL);
+		use_worker_role = granted && role_exists;
+		if (!granted)
+			note_superuser(psprintf("execlave %s in database \"%s\" predates the role \"" WORKER_ROLE "\"'s privileges; run ALTER EXTENSION execlave UPDATE",
+									version, execlave_database));
+		else if (!role_exists)
+			note_superuser("the role \"" WORKER_ROLE "\" does not exist");
+		else
+			note_superuser(NULL);
+	}
 	end_tx();
-	return ready;
+	return version != NULL;
 }
 
 /* At start: nothing is in flight, so every leased row is due now. */
@@ -261,7 +407,7 @@ release_leases(void)
 {
 	begin_tx("execlave webhook worker: releasing leases of a previous run");
 	run("UPDATE execlave.deliveries SET status = 'retrying', next_attempt_at = pg_catalog.clock_timestamp() "
-		"WHERE status = 'delivering'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
+		"WHERE status OPERATOR(pg_catalog.=) 'delivering'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
 	if (SPI_processed > 0)
 		ereport(LOG,
 				(errmsg("execlave webhook worker: %llu deliveries in flight when the previous worker stopped are due again",
@@ -270,48 +416,65 @@ release_leases(void)
 }
 
 /*
- * Each active endpoint's due deliveries in time order, at most its room ($4
- * and $5, $6 for an endpoint the pool holds nothing of), then the earliest
- * $1 of those, locked.  The index deliveries_webhook_due_idx serves the
- * per-endpoint scans; "due" is next_attempt_at <= $7 (now, a parameter so
- * that it bounds the index scan: clock_timestamp() is volatile and would
- * only filter, leaving the scan to walk every leased row).
+ * Each active endpoint's due deliveries in time order, except those of $3
+ * (held, or skipped as locked), at most its room ($4 and $5, $6 for an
+ * endpoint the pool holds nothing of), then the earliest $1 of those (cand),
+ * locked (due); due is claimed with a lease of $2.  The index
+ * deliveries_webhook_due_idx serves the per-endpoint scans; "due" is
+ * next_attempt_at <= $7 (now, a parameter so that it bounds the index scan:
+ * clock_timestamp() is volatile and would only filter, leaving the scan to
+ * walk every leased row).  Returns the claimed rows, then the id of each
+ * candidate another transaction holds locked (SKIP LOCKED left it out) with
+ * NULL in the other columns.
+ *
+ * Every name is schema-qualified (OPERATOR(pg_catalog.x) for operators, which
+ * all take the same precedence: hence the parentheses), so the statement
+ * means the same whatever the search_path.
  */
 static const char *claim_sql =
 "WITH room AS ("
-"  SELECT w.id AS webhook_id, coalesce(r.n, $6) AS n"
-"  FROM execlave.webhooks w LEFT JOIN ROWS FROM (pg_catalog.unnest($4::uuid[]), pg_catalog.unnest($5::int4[])) AS r(id, n) ON r.id = w.id"
-"  WHERE w.active AND coalesce(r.n, $6) > 0), "
+"  SELECT w.id AS webhook_id, COALESCE(r.n, $6) AS n"
+"  FROM execlave.webhooks w LEFT JOIN ROWS FROM (pg_catalog.unnest($4::pg_catalog.uuid[]),"
+"      pg_catalog.unnest($5::pg_catalog.int4[])) AS r(id, n) ON r.id OPERATOR(pg_catalog.=) w.id"
+"  WHERE w.active AND COALESCE(r.n, $6) OPERATOR(pg_catalog.>) 0), "
 "cand AS ("
 "  SELECT c.id FROM room CROSS JOIN LATERAL ("
 "      SELECT x.id, x.next_attempt_at, pg_catalog.row_number() OVER (ORDER BY x.next_attempt_at) AS rn"
 "      FROM (SELECT d.id, d.next_attempt_at FROM execlave.deliveries d"
-"            WHERE d.webhook_id = room.webhook_id AND d.status IN ('pending', 'delivering', 'retrying')"
-"              AND d.next_attempt_at <= $7 AND d.id <> ALL ($3)"
+"            WHERE d.webhook_id OPERATOR(pg_catalog.=) room.webhook_id AND " DUE_STATUS
+"              AND d.next_attempt_at OPERATOR(pg_catalog.<=) $7 AND d.id OPERATOR(pg_catalog.<>) ALL ($3)"
 "            ORDER BY d.next_attempt_at LIMIT $1) x) c"
-"  WHERE c.rn <= room.n"
+"  WHERE c.rn OPERATOR(pg_catalog.<=) room.n"
 "  ORDER BY c.next_attempt_at LIMIT $1), "
 "due AS ("
-"  SELECT d.id FROM execlave.deliveries d WHERE d.id = ANY (ARRAY(SELECT cand.id FROM cand))"
-"  FOR UPDATE OF d SKIP LOCKED) "
-"UPDATE execlave.deliveries d"
-"  SET status = 'delivering', attempts = d.attempts + 1,"
+"  SELECT d.id FROM execlave.deliveries d WHERE d.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT cand.id FROM cand))"
+"  FOR UPDATE OF d SKIP LOCKED), "
+"claimed AS ("
+"  UPDATE execlave.deliveries d"
+"  SET status = 'delivering', attempts = d.attempts OPERATOR(pg_catalog.+) 1,"
 "      last_attempt_at = pg_catalog.clock_timestamp(),"
-"      next_attempt_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
+"      next_attempt_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2"
 "  FROM due, execlave.webhooks w"
-"  WHERE d.id = due.id AND w.id = d.webhook_id AND d.status IN ('pending', 'delivering', 'retrying') "
-"RETURNING d.id, d.attempts, w.id::text, w.url, w.secret,"
-"  (SELECT pg_catalog.jsonb_build_object('type', e.event_type,"
-"      'timestamp', pg_catalog.to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-"      'data', e.data)::text"
-"   FROM execlave.events e WHERE e.id = d.event_id)";
+"  WHERE d.id OPERATOR(pg_catalog.=) due.id AND w.id OPERATOR(pg_catalog.=) d.webhook_id AND " DUE_STATUS
+"  RETURNING d.id, d.attempts, w.id::pg_catalog.text AS webhook_id, w.url, w.secret,"
+"    (SELECT pg_catalog.jsonb_build_object('type', e.event_type,"
+"        'timestamp', pg_catalog.to_char(pg_catalog.timezone('UTC', e.created_at), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+"        'data', e.data)::pg_catalog.text"
+"     FROM execlave.events e WHERE e.id OPERATOR(pg_catalog.=) d.event_id) AS body) "
+"SELECT c.id, c.attempts, c.webhook_id, c.url, c.secret, c.body FROM claimed c "
+"UNION ALL "
+"SELECT cand.id, NULL, NULL, NULL, NULL, NULL FROM cand"
+"  WHERE NOT EXISTS (SELECT FROM due WHERE due.id OPERATOR(pg_catalog.=) cand.id)";
 
-/* When the next delivery not held, of an endpoint with room, is due. */
+/*
+ * Seconds until the next delivery is due, of those not in $1 (held, or
+ * skipped as locked), of an active endpoint not in $2 (those without room).
+ */
 static const char *next_due_sql =
-"SELECT EXTRACT(epoch FROM pg_catalog.min(d.next_attempt_at) - pg_catalog.clock_timestamp()) * 1000"
-"  FROM execlave.deliveries d JOIN execlave.webhooks w ON w.id = d.webhook_id AND w.active"
-"  WHERE d.status IN ('pending', 'delivering', 'retrying')"
-"    AND d.id <> ALL ($1) AND d.webhook_id <> ALL ($2::uuid[])";
+"SELECT pg_catalog.date_part('epoch', pg_catalog.min(d.next_attempt_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())"
+"  FROM execlave.deliveries d JOIN execlave.webhooks w ON w.id OPERATOR(pg_catalog.=) d.webhook_id AND w.active"
+"  WHERE " DUE_STATUS
+"    AND d.id OPERATOR(pg_catalog.<>) ALL ($1) AND d.webhook_id OPERATOR(pg_catalog.<>) ALL ($2::pg_catalog.uuid[])";
 
 /*
  * How many deliveries of one endpoint the pool may hold: half the pool (at
@@ -382,63 +545,112 @@ endpoint_hold(const char *id)
 	return ep;
 }
 
-/* The ids of the deliveries held, as an int8[] (allocated in the current context). */
+/*
+ * The ids of the deliveries held and of the rows skipped as locked, as an
+ * int8[] (allocated in the current context): the claims leave them out.
+ */
 static Datum
-held_ids(void)
+excluded_ids(void)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * Max(pool_len, 1));
+	Datum	   *ids = palloc(sizeof(Datum) * Max(pool_len + nskipped, 1));
+	int			k = 0;
 
 	for (int i = 0; i < pool_len; i++)
-		ids[i] = Int64GetDatum(pool[i]->id);
-	return PointerGetDatum(construct_array(ids, pool_len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		ids[k++] = Int64GetDatum(pool[i]->id);
+	for (int i = 0; i < nskipped; i++)
+		ids[k++] = Int64GetDatum(skipped[i]);
+	return PointerGetDatum(construct_array(ids, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Remember a row the claim skipped because it is locked (up to the batch size). */
+static void
+remember_skipped(int64 id)
+{
+	if (nskipped >= execlave_webhook_batch_size)
+	{
+		skip_full = true;
+		return;
+	}
+	if (nskipped == skipped_room)
+	{
+		skipped_room = Max(16, skipped_room * 2);
+		skipped = skipped == NULL ? MemoryContextAlloc(pool_cxt, sizeof(int64) * skipped_room)
+			: repalloc(skipped, sizeof(int64) * skipped_room);
+	}
+	skipped[nskipped++] = id;
+}
+
+/* Try the rows skipped as locked again at the next claim. */
+static void
+forget_skipped(void)
+{
+	nskipped = 0;
+	skip_full = false;
 }
 
 /*
  * Claim up to `room` due deliveries into the pool; returns how many.  When
- * fewer than `room`, *sleep_ms says how long until the next one not held is
- * due (capped by the poll interval).
+ * fewer than `room`, *sleep_ms says how long until the next one not held
+ * and not skipped as locked is due, or until the skipped ones are tried
+ * again (capped by the poll interval).
  *
  * The held ones are excluded: a delivery waiting for a request slot behind a
- * slow endpoint may outlive its lease, and must not be claimed twice.
+ * slow endpoint may outlive its lease, and must not be claimed twice.  So
+ * are the ones skipped as locked since the last wake-up or backoff.
  */
 static int
 claim(int room, long *sleep_ms)
 {
-	Oid			types[7] = {INT4OID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, INT4ARRAYOID, INT4OID, TIMESTAMPTZOID};
+	Oid			types[7] = {INT4OID, INTERVALOID, INT8ARRAYOID, UUIDARRAYOID, INT4ARRAYOID, INT4OID, TIMESTAMPTZOID};
 	Datum		values[7];
-	int			n;
+	int			n = 0;
+	int			nlocked = 0;
+	bool		tried_all = nskipped == 0 && !skip_full;
 	int64		lease_ms = Max((int64) execlave_webhook_lease_ms,
 							   (int64) execlave_webhook_timeout_ms + 10000);
+	Interval   *lease;
+	TimestampTz now;
 
 	begin_tx("execlave webhook worker: claiming deliveries");
+	lease = palloc0(sizeof(Interval));
+	lease->time = lease_ms * 1000;
 	values[0] = Int32GetDatum(room);
-	values[1] = Int64GetDatum(lease_ms);
-	values[2] = held_ids();
+	values[1] = IntervalPGetDatum(lease);
+	values[2] = excluded_ids();
 	endpoint_rooms(&values[3], &values[4], NULL);
 	values[5] = Int32GetDatum(endpoint_limit());
 	values[6] = TimestampTzGetDatum(GetCurrentTimestamp());
-	run(claim_sql, 7, types, values, NULL, SPI_OK_UPDATE_RETURNING);
-	n = (int) SPI_processed;
-	if (pool_len + n > pool_room)
+	run(claim_sql, 7, types, values, NULL, SPI_OK_SELECT);
+	if (pool_len + SPI_processed > pool_room)
 	{
-		pool_room = Max(pool_len + n, pool_room * 2);
+		pool_room = Max(pool_len + (int) SPI_processed, pool_room * 2);
 		pool = pool == NULL ? MemoryContextAlloc(pool_cxt, sizeof(Delivery *) * pool_room)
 			: repalloc(pool, sizeof(Delivery *) * pool_room);
 	}
-	for (int i = 0; i < n; i++)
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext cxt = AllocSetContextCreate(pool_cxt, "execlave webhook delivery",
-												  ALLOCSET_SMALL_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		Delivery   *d = palloc0(sizeof(Delivery));
+		MemoryContext cxt;
+		MemoryContext old;
+		Delivery   *d;
 		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int32		attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 
+		if (isnull)				/* a candidate another transaction holds locked */
+		{
+			remember_skipped(id);
+			nlocked++;
+			continue;
+		}
+		cxt = AllocSetContextCreate(pool_cxt, "execlave webhook delivery", ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(cxt);
+		d = palloc0(sizeof(Delivery));
 		d->cxt = cxt;
 		d->state = DELIVERY_CLAIMED;
-		d->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		d->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		d->id = id;
+		d->attempt = attempt;
 		d->webhook_id = SPI_getvalue(tup, desc, 3);
 		d->url = SPI_getvalue(tup, desc, 4);
 		d->secret = SPI_getvalue(tup, desc, 5);
@@ -448,13 +660,36 @@ claim(int room, long *sleep_ms)
 		d->ep = endpoint_hold(d->webhook_id);
 		pool[pool_len++] = d;
 		claimed++;
+		n++;
 	}
+
+	/*
+	 * Locked rows found by a claim that tried every row: they are tried again
+	 * after the backoff, which doubles while rows stay locked; a claim that
+	 * tried every row and found none locked starts the backoff afresh.
+	 */
+	now = GetCurrentTimestamp();
+	if (tried_all && nlocked > 0)
+	{
+		skip_retry_at = TimestampTzPlusMilliseconds(now, Min(skip_backoff_ms, execlave_webhook_poll_interval_ms));
+		skip_backoff_ms = Min(skip_backoff_ms * 2, execlave_webhook_poll_interval_ms);
+	}
+	else if (tried_all)
+		skip_backoff_ms = Min(SKIP_BACKOFF_MS, execlave_webhook_poll_interval_ms);
+
 	*sleep_ms = execlave_webhook_poll_interval_ms;
-	if (n < room)
+	if (nskipped > 0 || skip_full)
+	{
+		long		left = skip_retry_at > now ? (long) ((skip_retry_at - now + 999) / 1000) : 1;
+
+		*sleep_ms = Min(*sleep_ms, Max(left, 1));
+	}
+	/* past the remembered ones, locked rows are not told apart: wait for the retry */
+	if (n < room && !skip_full)
 	{
 		Oid			ntypes[2] = {INT8ARRAYOID, UUIDARRAYOID};
 
-		values[0] = held_ids();
+		values[0] = excluded_ids();
 		endpoint_rooms(&values[3], &values[4], &values[1]);
 		run(next_due_sql, 2, ntypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 1)
@@ -464,7 +699,7 @@ claim(int room, long *sleep_ms)
 
 			if (!isnull)
 			{
-				double		ms = DatumGetFloat8(DirectFunctionCall1(numeric_float8, v));
+				double		ms = DatumGetFloat8(v) * 1000.0;
 
 				if (ms < *sleep_ms)
 					*sleep_ms = ms < 1 ? 1 : (long) ms;
@@ -764,13 +999,18 @@ record(Delivery **ds, int n)
 	begin_tx("execlave webhook worker: recording outcomes");
 	run("UPDATE execlave.deliveries d"
 		"  SET status = o.status,"
-		"      next_attempt_at = CASE WHEN o.status = 'retrying'"
-		"          THEN pg_catalog.clock_timestamp() + o.delay_ms * interval '1 millisecond'"
+		"      next_attempt_at = CASE WHEN o.status OPERATOR(pg_catalog.=) 'retrying'"
+		"          THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+		"               (o.delay_ms OPERATOR(pg_catalog.*) '1 millisecond'::pg_catalog.interval)"
 		"          ELSE d.next_attempt_at END,"
 		"      last_status_code = o.code, last_error = o.err, last_latency_ms = o.latency,"
-		"      delivered_at = CASE WHEN o.status = 'succeeded' THEN pg_catalog.clock_timestamp() ELSE d.delivered_at END"
-		"  FROM unnest($1, $2, $3, $4, $5, $6, $7) AS o(id, attempt, status, delay_ms, code, err, latency)"
-		"  WHERE d.id = o.id AND d.status = 'delivering' AND d.attempts = o.attempt",
+		"      delivered_at = CASE WHEN o.status OPERATOR(pg_catalog.=) 'succeeded'"
+		"          THEN pg_catalog.clock_timestamp() ELSE d.delivered_at END"
+		"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+		"      pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7))"
+		"      AS o(id, attempt, status, delay_ms, code, err, latency)"
+		"  WHERE d.id OPERATOR(pg_catalog.=) o.id AND d.status OPERATOR(pg_catalog.=) 'delivering'"
+		"    AND d.attempts OPERATOR(pg_catalog.=) o.attempt",
 		7, types, values, NULL, SPI_OK_UPDATE);
 	if (ngone > 0)
 	{
@@ -782,7 +1022,8 @@ record(Delivery **ds, int n)
 		gvalues[0] = PointerGetDatum(construct_array(gone_ids, ngone, TEXTOID, -1, false, TYPALIGN_INT));
 		gvalues[1] = PointerGetDatum(construct_array(gone_reasons, ngone, TEXTOID, -1, false, TYPALIGN_INT));
 		run("UPDATE execlave.webhooks w SET active = false, disabled_reason = o.reason"
-			"  FROM unnest($1, $2) AS o(id, reason) WHERE w.id = o.id::uuid AND w.active",
+			"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS o(id, reason)"
+			"  WHERE w.id OPERATOR(pg_catalog.=) o.id::pg_catalog.uuid AND w.active",
 			2, gtypes, gvalues, NULL, SPI_OK_UPDATE);
 		if (SPI_processed > 0)
 			ereport(LOG,
@@ -915,6 +1156,18 @@ withdraw(int code, Datum arg)
 	execlave_webhook_publish(NULL, InvalidOid);
 }
 
+/*
+ * Resolve names in pg_catalog only for the rest of the session (pg_temp
+ * last, so no temporary object can shadow anything); a reload of the
+ * configuration files cannot undo an override, but the worker pins it again
+ * after each all the same.
+ */
+static void
+pin_search_path(void)
+{
+	SetConfigOption("search_path", WORKER_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 /* Entry point of the webhook worker. */
 void
 execlave_webhook_worker_main(Datum arg)
@@ -931,6 +1184,7 @@ execlave_webhook_worker_main(Datum arg)
 	execlave_am_webhook_worker = true;
 
 	BackgroundWorkerInitializeConnection(execlave_database, NULL, 0);
+	pin_search_path();
 	pgstat_report_appname("execlave webhook worker");
 	execlave_webhook_publish(MyLatch, MyDatabaseId);
 	before_shmem_exit(withdraw, (Datum) 0);
@@ -965,6 +1219,7 @@ execlave_webhook_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			pin_search_path();
 			load_schedule();
 			/*
 			 * Drop kept-alive connections: they were vetted under the old
@@ -973,6 +1228,7 @@ execlave_webhook_worker_main(Datum arg)
 			 */
 			renew_multi = true;
 			may_be_due = true;
+			forget_skipped();
 		}
 		if (renew_multi && sending == 0)
 		{
@@ -1001,6 +1257,8 @@ execlave_webhook_worker_main(Datum arg)
 		 * endpoint holds at most endpoint_limit() of them).
 		 */
 		now = GetCurrentTimestamp();
+		if ((nskipped > 0 || skip_full) && now >= skip_retry_at)
+			forget_skipped();	/* the backoff passed: try the locked rows again */
 		if ((pool_len - blocked) * 2 <= execlave_webhook_batch_size
 			&& pool_len - blocked < execlave_webhook_batch_size
 			&& (may_be_due || now >= next_claim))
@@ -1068,8 +1326,10 @@ execlave_webhook_worker_main(Datum arg)
 		}
 		if (MyLatch->is_set)
 		{
+			/* a committed change to the deliveries: locked rows may be free */
 			ResetLatch(MyLatch);
 			may_be_due = true;
+			forget_skipped();
 		}
 	}
 }

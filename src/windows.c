@@ -620,6 +620,7 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 	Datum		vals[5];
 	bool		isnull;
 	int			rc;
+	int			nest;
 
 	memset(out, 0, sizeof(*out));
 	out->c.minute_no = w->minute;
@@ -629,6 +630,15 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 	for (int m = 0; m < NUM_METRICS; m++)
 		out->s.last_signal_minute[m] = PG_INT64_MIN;
 
+	/*
+	 * The statements run in the inserting session, under its search_path:
+	 * every name in them is qualified, and the path is pinned for them too,
+	 * so that nothing planted in a schema on that path can change a counter
+	 * every session shares.
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	SPI_connect();
 	if (key->kind == USAGE_AGENT)
 	{
@@ -638,11 +648,13 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 		vals[3] = TimestampTzGetDatum(w->day_start);
 		vals[4] = TimestampTzGetDatum(w->month_start);
 		rc = SPI_execute_with_args(
-								   "SELECT count(*) FILTER (WHERE ingested_at >= $2),"
-								   " count(*) FILTER (WHERE ingested_at >= $3),"
-								   " coalesce(sum(cost_usd) FILTER (WHERE ingested_at >= $4), 0),"
-								   " coalesce(sum(cost_usd), 0)"
-								   " FROM execlave.traces WHERE agent_id = $1 AND ingested_at >= $5",
+								   "SELECT pg_catalog.count(*) FILTER (WHERE ingested_at OPERATOR(pg_catalog.>=) $2),"
+								   " pg_catalog.count(*) FILTER (WHERE ingested_at OPERATOR(pg_catalog.>=) $3),"
+								   " COALESCE(pg_catalog.sum(cost_usd) FILTER (WHERE ingested_at OPERATOR(pg_catalog.>=) $4),"
+								   "          0::pg_catalog.numeric),"
+								   " COALESCE(pg_catalog.sum(cost_usd), 0::pg_catalog.numeric)"
+								   " FROM execlave.traces"
+								   " WHERE agent_id OPERATOR(pg_catalog.=) $1 AND ingested_at OPERATOR(pg_catalog.>=) $5",
 								   5, types, vals, NULL, true, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read the usage of an agent from execlave.traces");
@@ -653,8 +665,8 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 
 		/* the statistics: replay the agent's latest traces, oldest first */
 		rc = SPI_execute_with_args(
-								   "SELECT duration_ms, cost_usd::float8, total_tokens::float8, status"
-								   " FROM execlave.traces WHERE agent_id = $1"
+								   "SELECT duration_ms, cost_usd::pg_catalog.float8, total_tokens::pg_catalog.float8, status"
+								   " FROM execlave.traces WHERE agent_id OPERATOR(pg_catalog.=) $1"
 								   " ORDER BY started_at DESC LIMIT " CppAsString2(REPLAY_TRACES),
 								   1, types, vals, NULL, true, 0);
 		if (rc != SPI_OK_SELECT)
@@ -698,15 +710,16 @@ load_entry(const UsageKey *key, const CompiledPolicy *scope, const Windows *w, U
 		vals[0] = agents;
 		vals[1] = TimestampTzGetDatum(w->month_start);
 		rc = SPI_execute_with_args(
-								   "SELECT coalesce(sum(cost_usd), 0)"
-								   " FROM execlave.traces WHERE ingested_at >= $2"
-								   " AND ($1 IS NULL OR agent_id = ANY ($1))",
+								   "SELECT COALESCE(pg_catalog.sum(cost_usd), 0::pg_catalog.numeric)"
+								   " FROM execlave.traces WHERE ingested_at OPERATOR(pg_catalog.>=) $2"
+								   " AND ($1 IS NULL OR agent_id OPERATOR(pg_catalog.=) ANY ($1))",
 								   2, types, vals, scope->nagents > 0 ? "  " : "n ", true, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read the usage of a budget from execlave.traces");
 		out->c.month_cost = execlave_numeric_to_nanos(DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
 	}
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 }
 
 /* Remove entries whose every window is over (LWLock held exclusively). */

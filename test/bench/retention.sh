@@ -50,7 +50,9 @@ SELECT execlave_register_agent('retained');
 -- the day: 40 days ago (UTC)
 CREATE FUNCTION bench.day() RETURNS timestamptz LANGUAGE sql AS
 $$ SELECT date_trunc('day', now() AT TIME ZONE 'UTC' - interval '40 days') AT TIME ZONE 'UTC' $$;
-CREATE FUNCTION bench.load(tbl regclass, n int) RETURNS void LANGUAGE plpgsql AS $$
+-- (traces 40 days old are outside the default accepted window: widen it)
+CREATE FUNCTION bench.load(tbl regclass, n int) RETURNS void LANGUAGE plpgsql
+SET execlave.trace_max_age_days = 365 AS $$
 BEGIN
     EXECUTE format($q$INSERT INTO %s (trace_id, agent_id, agent_key, started_at, input, output, model, total_tokens, cost_usd, duration_ms)
         SELECT 'tr_' || lpad(to_hex(i), 16, '0'), (SELECT id FROM execlave.agents WHERE key = 'retained'), 'retained',

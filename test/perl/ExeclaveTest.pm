@@ -8,9 +8,11 @@ use Exporter 'import';
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use JSON::PP;
+use POSIX ();
 use Time::HiRes qw(time usleep);
 
-our @EXPORT_OK = qw(slow wait_for start_receiver kill_server start_http restart_http stop_http);
+our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid cpu_seconds
+	start_http restart_http stop_http);
 
 # test/sanitize.sh runs every server process under valgrind and sets
 # EXECLAVE_TEST_SLOW: load tests then take a smaller load and longer waits.
@@ -125,6 +127,30 @@ sub kill_server
 	my $gone = wait_for(sub { !grep { kill(0, $_) } $pm, @children }, 30);
 	$node->_update_pid(-1);
 	return $gone;
+}
+
+# The pid of the webhook worker of $node (from pg_stat_activity), or '' when
+# it does not run.
+sub webhook_worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'execlave webhook worker'});
+}
+
+# CPU time (user + system, in seconds) process $pid has used so far, from
+# /proc/<pid>/stat (fields 14 and 15, in clock ticks); undef if it is gone.
+sub cpu_seconds
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return undef;
+	my $line = <$fh> // '';
+	close $fh;
+	# the command name may hold spaces and parentheses: fields count from the last ')'
+	$line =~ s/^.*\) // or return undef;
+	my @f = split / /, $line;
+	my $tick = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+	return ($f[11] + $f[12]) / $tick;    # fields 14 and 15 of the whole line
 }
 
 1;

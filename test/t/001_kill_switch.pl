@@ -95,15 +95,34 @@ $node->safe_psql('postgres', q{SELECT execlave_register_agent('late-agent')});
 ($out, $err) = in_a(q{SELECT execlave_agent_status('late-agent')});
 is($out, 'active', 'agent registered by another session is seen at the next statement');
 
-# NOTIFY execlave_agent_status carries agent id, key, status and reason.
+# NOTIFY execlave_agent_status is a hint: the agent's id and status_version
+# only (any role can listen, and forge one); execlave_agent_state() is the answer.
 in_a(q{LISTEN execlave_agent_status});
 $node->safe_psql('postgres', q{SELECT execlave_resume_agent('agent-1')});
 $node->safe_psql('postgres', q{SELECT execlave_pause_agent('agent-2', 'notify test')});
 ($out, $err) = in_a(q{SELECT 1});
-like($out, qr/Asynchronous notification "execlave_agent_status" with payload "\{"reason": null, "status": "active", "agent_id": "[0-9a-f-]{36}", "agent_key": "agent-1"/,
-	'resume notifies listeners');
-like($out, qr/Asynchronous notification "execlave_agent_status" with payload "\{"reason": "notify test", "status": "paused", "agent_id": "[0-9a-f-]{36}", "agent_key": "agent-2"/,
-	'pause notifies listeners with id, key, status and reason');
+my $id1 = $node->safe_psql('postgres', q{SELECT id FROM execlave.agents WHERE key = 'agent-1'});
+my $id2 = $node->safe_psql('postgres', q{SELECT id FROM execlave.agents WHERE key = 'agent-2'});
+like($out, qr/Asynchronous notification "execlave_agent_status" with payload "\{"agent_id": "$id1", "status_version": \d+\}"/,
+	'resume notifies listeners with the id and status_version only');
+my ($v2) = $out =~ /payload "\{"agent_id": "$id2", "status_version": (\d+)\}"/;
+ok($v2, 'pause notifies listeners too');
+unlike($out, qr/notify test|postgres/, 'no reason and no actor in any payload');
+is($node->safe_psql('postgres', "SELECT status || ' ' || pause_reason || ' ' || confirmed FROM execlave_agent_state('$id2', $v2)"),
+	'paused notify test true', 'the listener confirms the version and reads the state');
+
+# a forged notification changes nothing for a listener that follows the pattern
+my $rogue_out = $node->safe_psql('postgres', qq{
+    CREATE ROLE rogue LOGIN;
+    SET ROLE rogue;
+    SELECT pg_notify('execlave_agent_status', '{"agent_id": "$id2", "status_version": 999, "status": "active"}');
+});
+($out, $err) = in_a(q{SELECT 1});
+like($out, qr/status_version": 999/, 'a role with no execlave grant can forge a notification');
+is($node->safe_psql('postgres', "SELECT status || ' ' || confirmed FROM execlave_agent_state('$id2', 999)"),
+	'paused false', 'execlave_agent_state says the forged version is not real; the agent stays paused');
+my ($rc0, $o0, $e0) = $node->psql('postgres', qq{SET ROLE rogue; SELECT * FROM execlave_agent_state('$id2')});
+like($e0, qr/permission denied/, 'and a role with no grant cannot read the state');
 $a->quit;
 
 # A pause survives a restart (fresh backends, empty caches).

@@ -9,7 +9,7 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use Test::More;
 
-# sql/execlave--0.1.0.sql as released; see "Versions and upgrades" in docs/ARCHITECTURE.md
+# sql/execlave--0.1.0.sql as released (the Makefile builds it from sql/parts/execlave--0.1.0/); see "Versions and upgrades" in docs/ARCHITECTURE.md
 my $first_release_sha256 = '6a4bb631fa96e28b548f27be8bc6bbcfdddac1c2b944ff32a6d7507d542a0c60';
 
 my @scripts = sort { version_key($a) cmp version_key($b) } glob('sql/execlave--*.sql');
