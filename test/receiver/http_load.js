@@ -1,5 +1,5 @@
 'use strict';
-// Load through execlave's HTTP front for TAP 015: four clients submitting
+// Load through execlave's HTTP front for TAP 020: four clients submitting
 // trace batches over POST /api/v1/traces/ingest, each on its own kept-alive
 // connection.
 //
