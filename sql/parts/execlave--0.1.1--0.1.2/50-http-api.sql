@@ -397,7 +397,7 @@ BEGIN
                                                            jsonb_build_object('key', own_key, 'id', own::text)));
     END IF;
     IF fast THEN
-        ids := ARRAY(SELECT execlave.new_trace_id() FROM generate_series(1, n));
+        ids := ARRAY(SELECT execlave.new_trace_id() FROM jsonb_array_elements(traces));
         BEGIN
             INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status, input,
                 output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens, cost_usd,
