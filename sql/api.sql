@@ -82,3 +82,32 @@ UPDATE execlave.api_keys SET revoked_at = now() - interval '40 days' WHERE id = 
 RESET session_replication_role;
 SELECT (execlave_maintenance()->'purged'->>'api_keys')::int AS api_keys_removed;
 SELECT count(*) AS revoked_key_left FROM execlave.api_keys WHERE id = :'admin_id';
+
+-- 0.1.2: every API function pins search_path = pg_catalog, pg_temp and calls
+-- no function of the extension's schema (which others may be able to write)
+SELECT p.oid::regprocedure AS api_function_unpinned FROM pg_proc p
+WHERE p.pronamespace = 'execlave_api'::regnamespace
+  AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
+  AND NOT coalesce(p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'], false);
+SELECT p.oid::regprocedure AS api_function_calling_extschema FROM pg_proc p
+WHERE p.pronamespace = 'execlave_api'::regnamespace
+  AND p.prosrc ~ '(^|[^.A-Za-z0-9_])execlave_(?!api\.)[a-z_]+\s*\(';
+-- the hosted routes: each handler exists, only dispatch is reachable by the anonymous role
+SELECT r.handler AS route_without_handler FROM execlave_api.routes() r
+WHERE to_regprocedure('execlave_api.http_' || r.handler || '(text, jsonb, jsonb)') IS NULL;
+SELECT p.proname AS api_function_granted_to_anon FROM pg_proc p
+WHERE p.pronamespace = 'execlave_api'::regnamespace AND has_function_privilege('execlave_api_anon', p.oid, 'EXECUTE')
+ORDER BY 1;
+-- URI decoding, query strings, and the hosted error codes
+SELECT execlave_api.url_decode('agent%2Da%40x') AS decoded, execlave_api.url_decode('a+b', true) AS plus,
+       execlave_api.query_params('search=support%20bot&limit=5&x') AS params;
+SELECT expect_error($$SELECT execlave_api.url_decode('%ff%fe')$$);
+SELECT s AS sqlstate, execlave_api.http_status(s) AS status, execlave_api.error_code(s, execlave_api.http_status(s)) AS code
+FROM unnest(ARRAY['EX001', 'EX002', 'EX003', 'EX004', 'EX005', 'EX010', 'EX011', '22023', '23505', '42501', '53400', 'XX000']) s;
+-- a request without the headers nginx sets, or without a key, is answered, never executed
+SET ROLE execlave_api_anon;
+SELECT execlave_api.dispatch('') AS no_route;
+SELECT set_config('request.headers', '{"x-execlave-method": "PATCH", "x-execlave-uri": "/api/agents/api-agent/pause"}', false) IS NOT NULL AS set;
+SELECT execlave_api.dispatch('{"reason": "no key"}') AS no_key, current_setting('response.status') AS status;
+RESET ROLE;
+SELECT status FROM execlave.agents WHERE key = 'api-agent';

@@ -6,11 +6,13 @@ use strict;
 use warnings;
 use Exporter 'import';
 use IPC::Run;
+use PostgreSQL::Test::Cluster;
 use JSON::PP;
 use POSIX ();
 use Time::HiRes qw(time usleep);
 
-our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid cpu_seconds);
+our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid cpu_seconds
+	start_http restart_http stop_http);
 
 # test/sanitize.sh runs every server process under valgrind and sets
 # EXECLAVE_TEST_SLOW: load tests then take a smaller load and longer waits.
@@ -54,6 +56,42 @@ sub start_receiver
 	my $deadline = time + 20;
 	$h->pump until $out =~ /listening (\d+)/ || time > $deadline;
 	return ($h, ($out =~ /listening (\d+)/)[0]);
+}
+
+# Start the HTTP front of $node (scripts/http.sh: the real PostgREST and
+# nginx, as command 1 starts them) on a free loopback port, for database
+# $db (default postgres), which must have execlave.  Returns a hash: dir,
+# port, url (http://127.0.0.1:PORT), and the arguments to start it again.
+# Dies if it does not answer GET /health within the script's timeout.
+sub start_http
+{
+	my ($node, %opts) = @_;
+	my $dir = $opts{dir} // ($node->basedir . '/http');
+	my $port = $opts{port} // PostgreSQL::Test::Cluster::get_free_port();
+	my @args = ($dir, '--pghost', $node->host, '--pgport', $node->port,
+		'--db', $opts{db} // 'postgres', '--superuser', scalar(getpwuid($<)), '--port', $port);
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', 'scripts/http.sh', 'start', @args ], '>', \$out, '2>', \$err)
+	  or die "scripts/http.sh start failed:\n$out$err";
+	return { dir => $dir, port => $port, url => "http://127.0.0.1:$port", args => \@args };
+}
+
+# Start it again with the same folder and port (a re-run of start is safe).
+sub restart_http
+{
+	my ($http) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', 'scripts/http.sh', 'start', @{ $http->{args} } ], '>', \$out, '2>', \$err)
+	  or die "scripts/http.sh start failed:\n$out$err";
+	return 1;
+}
+
+# Stop nginx and PostgREST of start_http.
+sub stop_http
+{
+	my ($http) = @_;
+	IPC::Run::run([ 'bash', 'scripts/http.sh', 'stop', $http->{dir} ]);
+	return;
 }
 
 # Children of $pid, read from /proc (procps may not be installed).

@@ -1,13 +1,15 @@
-# The HTTP API (schema execlave_api) through the SQL protocol PostgREST
-# performs, driven by test/receiver/api_test.js (PostgREST is not packaged
-# for Debian 12): the product page's curl examples, the documented error
-# statuses, and the API key cases.  Each line of the driver's TAP output
-# becomes one test here.
+# The HTTP API through the real front: PostgREST 12.0.2 and nginx started by
+# scripts/http.sh (as command 1 starts them), driven by
+# test/receiver/http_api_test.js with Node's fetch: the product page's calls,
+# the SDKs' core calls, the records refusals keep, the API key cases and the
+# HTTP error table.  Each line of the driver's TAP output becomes one test.
 use strict;
 use warnings;
+use lib 'test/perl';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ExeclaveTest qw(start_http stop_http);
 
 my $node = PostgreSQL::Test::Cluster->new('http');
 $node->init;
@@ -17,19 +19,12 @@ timezone = 'UTC'
 max_worker_processes = 16
 });
 $node->start;
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION execlave;
-    -- PostgREST's authenticator: logs in, can only become the anonymous role
-    CREATE ROLE authenticator LOGIN NOINHERIT;
-    GRANT execlave_api_anon TO authenticator;
-});
+$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
 
-my $host = $node->host;
-my $port = $node->port;
+my $http = start_http($node);
+my $conn_super = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
 my ($out, $err) = ('', '');
-my $conn_super = 'postgresql:///postgres?host=' . uri($host) . "&port=$port&user=" . getlogin_safe();
-my $conn_auth = 'postgresql:///postgres?host=' . uri($host) . "&port=$port&user=authenticator";
-IPC::Run::run([ 'node', 'test/receiver/api_test.js', $conn_super, $conn_auth ], '>', \$out, '2>', \$err);
+IPC::Run::run([ 'node', 'test/receiver/http_api_test.js', $http->{url}, $conn_super ], '>', \$out, '2>', \$err);
 
 my $count = 0;
 for my $line (split /\n/, $out)
@@ -44,8 +39,14 @@ for my $line (split /\n/, $out)
 		diag($1);
 	}
 }
-ok($count >= 50, "the driver ran its requests ($count)") or diag("stdout: $out\nstderr: $err");
+ok($count >= 150, "the driver ran its requests ($count)") or diag("stdout: $out\nstderr: $err");
 
+# the front's processes run as this (unprivileged) user and stop with the script
+my $pg_pid = slurp_file("$http->{dir}/postgrest.pid");
+chomp $pg_pid;
+ok(running($pg_pid), 'PostgREST runs');
+stop_http($http);
+ok(!running($pg_pid), 'scripts/http.sh stop stops it');
 $node->stop;
 
 # Without preloading, a session that has not loaded the library yet could
@@ -72,10 +73,26 @@ is($o, '0', 'a forged api_scope placeholder lists no agent');
     SELECT execlave_api.pause_agent('victim', 'forged');
 }, extra_params => [ '-U', 'authenticator' ]);
 like($e, qr/no API key authenticated this request/, 'nor passes an admin check');
+($rc, $o, $e) = $plain->psql('postgres', q{
+    SET ROLE execlave_api_anon;
+    SET execlave.api_scope = 'admin';
+    SELECT set_config('request.headers', '{"x-execlave-method": "PATCH", "x-execlave-uri": "/api/agents/victim/pause"}', false);
+    SELECT execlave_api.dispatch('{"reason": "forged"}');
+}, extra_params => [ '-U', 'authenticator' ]);
+like($o, qr/missing API key/, 'nor the hosted dispatcher');
 is($plain->safe_psql('postgres', q{SELECT status FROM execlave.agents WHERE key = 'victim'}), 'active', 'the agent was not paused');
 $plain->stop;
 
 done_testing();
 
+# alive and not a zombie (an exited daemon may wait for a reaper that never comes)
+sub running
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my $stat = <$fh> // '';
+	close $fh;
+	return $stat =~ /^\d+ \(.*\) ([A-Za-z])/ && $1 ne 'Z';
+}
+
 sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }
-sub getlogin_safe { return scalar(getpwuid($<)); }

