@@ -35,15 +35,27 @@ WHERE d.deptype = 'e'
            AND (SELECT relkind FROM pg_class WHERE oid = d.objid) IN ('S', 'i', 'c'))
 ORDER BY 1;
 
--- Every SECURITY DEFINER function pins search_path: pg_catalog, pg_temp; the
--- HTTP API's may add the extension's own schema after pg_catalog
-SELECT p.oid::regprocedure AS unpinned_security_definer
-FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+-- Every SQL and PL/pgSQL function of the extension pins search_path to
+-- exactly pg_catalog, pg_temp, SECURITY DEFINER or not (the one exception:
+-- the procedure pg_cron runs, which commits and so cannot; its body names
+-- only schema-qualified functions)
+SELECT p.oid::regprocedure AS unpinned
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'execlave'
-WHERE p.prosecdef
-  AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
-  AND NOT (p.pronamespace = 'execlave_api'::regnamespace
-           AND coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, ' || quote_ident(e.extnamespace::regnamespace::text) || ', pg_temp'], false));
+WHERE l.lanname IN ('sql', 'plpgsql')
+  AND coalesce(p.proconfig, '{}') <> ARRAY['search_path=pg_catalog, pg_temp']
+  AND p.oid <> 'execlave.run_maintenance()'::regprocedure
+ORDER BY 1;
+-- SECURITY DEFINER only with that path
+SELECT count(*) AS security_definer_pinned FROM pg_proc p
+JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'execlave'
+WHERE p.prosecdef AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'];
+SELECT count(*) AS security_definer_unpinned FROM pg_proc p
+JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'execlave'
+WHERE p.prosecdef AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp'];
 
 -- User data survives pg_dump
 SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'execlave' ORDER BY 1;
