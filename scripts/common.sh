@@ -65,6 +65,22 @@ ensure_test_receiver() {
     fi
 }
 
+# The dashboard's browser tests (test/t/024_dashboard.pl): Debian's chromium,
+# driven by puppeteer-core (test/browser, which never downloads a browser of
+# its own), with axe-core and pg.
+BROWSER_DEPS=(chromium)
+ensure_browser_tests() {
+    ensure_deps "${BROWSER_DEPS[@]}" || return 1
+    if [ ! -d "$REPO/test/browser/node_modules/puppeteer-core" ] || [ ! -d "$REPO/test/browser/node_modules/axe-core" ] ||
+       [ ! -d "$REPO/test/browser/node_modules/pg" ]; then
+        log "installing the browser tests' npm packages"
+        local ca=/etc/ssl/certs/ca-certificates.crt
+        [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
+        (cd "$REPO/test/browser" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            die "npm ci failed in test/browser (the dashboard tests need puppeteer-core, axe-core and pg from the npm registry)"
+    fi
+}
+
 # Build with warnings as configured in the Makefile, then install into PostgreSQL.
 # Extra arguments go to make (scripts/test.sh passes WERROR=1).
 build_install() {

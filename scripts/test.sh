@@ -16,6 +16,7 @@ shift || true
 
 ensure_deps || exit 1
 ensure_test_receiver || exit 1
+ensure_browser_tests || exit 1
 # the HTTP tests run the real PostgREST and nginx (scripts/http.sh)
 bash "$REPO/scripts/http.sh" install || exit 1
 # a compiler warning is a failure: clean first so every file is compiled
