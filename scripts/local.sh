@@ -75,6 +75,7 @@ Create an admin API key (shown once) with this SQL line:
     SELECT api_key FROM execlave_create_api_key('local-admin', 'prod', 'admin');
 Then:  curl -X PATCH $HTTP_URL/api/agents/my-assistant/pause -H "X-API-Key: ag_prod_..." \\
             -H "Content-Type: application/json" -d '{"reason": "Detected harmful outputs in production"}'
+Dashboard: $HTTP_URL/   (sign in with that key: Agents -> select an agent -> Settings -> Pause Agent)
 MSG
     else
         printf '\n%s\n' "$HTTP_NOTE"

@@ -366,11 +366,13 @@ function ViolationsList({ fixedAgent, withChart }) {
     setPage(null);
     rpc('dashboard_violations', { ...args(), limit: 50, offset }).then((p) => { setPage(p); setError(null); }, setError);
   }, [applied, offset]);
+  // the chart is asked for once the list is there (the list is what the operator waits for)
+  const listed = !!page;
   useEffect(() => {
-    if (!withChart) return;
+    if (!withChart || !listed) return;
     const a = args();
     rpc('dashboard_violations_per_hour', { hours: 24, agent: a.agent, policy: a.policy, mode: a.mode, phase: a.phase }).then(setPerHour, () => setPerHour(null));
-  }, [applied]);
+  }, [applied, listed]);
   const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
   const open = async (v) => { try { setDetail(await rpc('dashboard_violation', { id: v.id })); } catch (e) { setError(e); } };
   let chart = null;
@@ -564,8 +566,9 @@ function KeysPage({ session }) {
 // ---------------------------------------------------------------- the app
 
 function App() {
-  const [session, setSession] = useState(null);
-  const [checking, setChecking] = useState(!!storedKey());
+  // with a key kept from this tab, the page renders at once and the key is
+  // checked in parallel (a refusal signs out, as any 401 does)
+  const [session, setSession] = useState(storedKey() ? { name: '…' } : null);
   const [notice, setNotice] = useState('');
   const route = useRoute();
   const signOut = (message) => {
@@ -576,15 +579,14 @@ function App() {
   useEffect(() => {
     setUnauthorizedHandler((err) => signOut(`Signed out: the key was refused (${err.message}).`));
     if (storedKey()) {
-      rpc('dashboard_session').then((s) => { setSession(s); setChecking(false); },
-        (e) => { forgetKey(); setChecking(false); setNotice(`Please sign in again: ${e.message}.`); });
+      rpc('dashboard_session').then((s) => setSession(s),
+        (e) => { forgetKey(); setSession(null); setNotice(`Please sign in again: ${e.message}.`); });
     }
   }, []);
   useEffect(() => {
     const names = Object.fromEntries(PAGES);
     document.title = (route[0] === 'agents' && route[1] ? route[1] : names[route[0]] || 'execlave') + ' · execlave';
   }, [route.join('/')]);
-  if (checking) return html`<p role="status">Checking the key…</p>`;
   if (!session) return html`<${SignIn} notice=${notice} onSignedIn=${(s) => { setNotice(''); setSession(s); }} />`;
   const [page, a, b] = route;
   let body;

@@ -3,12 +3,12 @@
 # (puppeteer-core, axe-core) against the real front (scripts/http.sh:
 # PostgREST and nginx) of this throwaway cluster, with the webhook receiver
 # (test/receiver) taking the deliveries.  Each line of the driver's TAP
-# output becomes one test.  With EXECLAVE_DASHBOARD_SCREENSHOTS=docs the
-# screenshots of the run replace those in docs/.
+# output becomes one test.  The run's screenshots of each page are left in
+# tmp_check/dashboard-screenshots (scripts/test.sh keeps it with
+# KEEP_WORK=1); docs/ holds those of a run.
 use strict;
 use warnings;
 use lib 'test/perl';
-use File::Copy qw(copy);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -40,6 +40,7 @@ $node->safe_psql('postgres', qq{
     SELECT execlave_register_agent('kbd-bot', 'Keyboard');
     SELECT execlave_register_agent('xss-agent', '<img src=x onerror=alert(1)>');
     SELECT execlave_create_webhook('http://127.0.0.1:$rport/ok/main', '{agent.paused}', '$secret');
+    SELECT execlave_create_policy('support-day-cap', 'cost_limit', 'log', '{"max_cost_per_day": 1}', '{support-bot}');
 });
 my $agent_key = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create_api_key('bot', 'test', 'agent', 'support-bot')});
 my $revoked = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create_api_key('gone', 'test', 'admin')});
@@ -47,7 +48,7 @@ $node->safe_psql('postgres', qq{SELECT execlave_revoke_api_key('$revoked')});
 
 my $http = start_http($node);
 my $conn = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
-my $out_dir = "$dir/screenshots";
+my $out_dir = "$PostgreSQL::Test::Utils::tmp_check/dashboard-screenshots";
 local $ENV{EXECLAVE_ADMIN_KEY} = $admin;
 local $ENV{EXECLAVE_AGENT_KEY} = $agent_key;
 local $ENV{EXECLAVE_REVOKED_KEY} = $revoked;
@@ -69,11 +70,6 @@ for my $line (split /\n/, $out)
 	}
 }
 ok($count >= 80, "the browser test ran its steps ($count)") or diag("stdout: $out\nstderr: $err");
-
-if (($ENV{EXECLAVE_DASHBOARD_SCREENSHOTS} // '') eq 'docs')
-{
-	copy($_, 'docs/') for glob "$out_dir/dashboard-*.png";
-}
 
 stop_http($http);
 $receiver->kill_kill;
