@@ -607,6 +607,38 @@ step('HTTP API with an admin key', sub {
 		$admin_key, 207, 'ingest (one blocked)');
 	hosted_is('POST', '/api/v1/traces/ingest', { traces => [ { agentId => 'api-agent', input => 'hi', modelName => 'gpt-4o' } ] },
 		$admin_key, 200, 'ingest (one statement)');
+	# the dashboard's calls
+	api_is('dashboard_session', {}, $admin_key, 200, 'dashboard: session');
+	api_is('dashboard_agents', { search => 'api', status => 'active', limit => 10, offset => 0 }, $admin_key, 200, 'dashboard: agents');
+	api_is('dashboard_statuses', { ids => [ look(q{SELECT id FROM execlave.agents WHERE key = 'api-agent'}) ] }, $admin_key, 200,
+		'dashboard: statuses');
+	api_is('dashboard_agent', { agentId => 'api-agent' }, $admin_key, 200, 'dashboard: agent');
+	api_is('dashboard_status_history', { agentId => 'api-new', limit => 5 }, $admin_key, 200, 'dashboard: status history');
+	api_is('dashboard_traces', { agentId => 'api-agent' }, $admin_key, 200, 'dashboard: traces');
+	api_is('dashboard_cost_per_day', { agentId => 'api-agent', days => 7 }, $admin_key, 200, 'dashboard: cost per day');
+	api_is('dashboard_violations', { agent => 'api-agent', policy => 'api-guard', mode => 'block', phase => 'pre_execution',
+			since => '2000-01-01T00:00:00Z', until => '2999-01-01T00:00:00Z' }, $admin_key, 200, 'dashboard: violations');
+	api_is('dashboard_violation', { id => 0 + look(q{SELECT max(id) FROM execlave.violations}) }, $admin_key, 200, 'dashboard: a violation');
+	api_is('dashboard_violations_per_hour', { hours => 24, agent => 'api-agent' }, $admin_key, 200, 'dashboard: violations per hour');
+	api_is('dashboard_policies', { type => 'prompt_injection' }, $admin_key, 200, 'dashboard: policies');
+	api_is('dashboard_update_policy', { policy => 'api-guard', mode => 'block' }, $admin_key, 200, 'dashboard: update a policy');
+	api_is('dashboard_set_policy_active', { policy => 'api-guard', active => JSON::PP::true }, $admin_key, 200, 'dashboard: enable a policy');
+	api_is('create_policy', { name => 'api-drop', type => 'tool_access', mode => 'log', config => { deny => ['x'] } }, $admin_key, 200,
+		'a policy to drop');
+	api_is('dashboard_drop_policy', { policy => 'api-drop' }, $admin_key, 200, 'dashboard: drop a policy');
+	$r = api_is('create_grant', { agentId => 'api-new', targetAgentId => 'api-sdk', allowedActions => ['read'] }, $admin_key, 200,
+		'a grant to revoke');
+	api_is('dashboard_revoke_grant', { grantId => ref $r->{body} ? $r->{body}{grantId} : undef }, $admin_key, 200, 'dashboard: revoke a grant');
+	api_is('dashboard_webhooks', {}, $admin_key, 200, 'dashboard: webhooks');
+	my $wid = look(q{SELECT id FROM execlave.webhooks WHERE url LIKE '%/ok/api'});
+	api_is('dashboard_test_webhook', { webhookId => $wid }, $admin_key, 200, 'dashboard: test event');
+	api_is('dashboard_deliveries', { webhookId => $wid, status => undef }, $admin_key, 200, 'dashboard: deliveries');
+	api_is('dashboard_redeliver', { deliveryId => 0 + look(qq{SELECT max(id) FROM execlave.deliveries WHERE webhook_id = '$wid'}) },
+		$admin_key, 200, 'dashboard: redeliver');
+	api_is('dashboard_set_webhook_active', { webhookId => $wid, active => JSON::PP::true }, $admin_key, 200, 'dashboard: enable a webhook');
+	api_is('dashboard_api_keys', {}, $admin_key, 200, 'dashboard: API keys');
+	$r = api_is('dashboard_create_api_key', { name => 'dash-key', environment => 'test' }, $admin_key, 200, 'dashboard: create a key');
+	api_is('dashboard_revoke_api_key', { keyId => ref $r->{body} ? $r->{body}{id} : undef }, $admin_key, 200, 'dashboard: revoke a key');
 });
 
 step('HTTP API with an agent key', sub {
@@ -626,6 +658,24 @@ step('HTTP API with an agent key', sub {
 	api_is('create_policy', { name => 'nope', type => 'tool_access', mode => 'log', config => { deny => ['x'] } }, $agent_key, 403,
 		'policy (admin only)');
 	api_is('caller_scope', {}, $agent_key, 200, 'caller_scope');
+	# the dashboard's calls are for admin keys only
+	my $wid = look(q{SELECT id FROM execlave.webhooks WHERE url LIKE '%/ok/api'});
+	my $uuid = '00000000-0000-4000-8000-000000000000';
+	for my $c ([ 'dashboard_session', {} ], [ 'dashboard_agents', {} ], [ 'dashboard_statuses', { ids => [] } ],
+		[ 'dashboard_agent', { agentId => 'api-agent' } ], [ 'dashboard_status_history', { agentId => 'api-agent' } ],
+		[ 'dashboard_traces', { agentId => 'api-agent' } ], [ 'dashboard_cost_per_day', { agentId => 'api-agent' } ],
+		[ 'dashboard_violations', {} ], [ 'dashboard_violation', { id => 1 } ], [ 'dashboard_violations_per_hour', {} ],
+		[ 'dashboard_policies', {} ], [ 'dashboard_update_policy', { policy => 'api-guard', mode => 'log' } ],
+		[ 'dashboard_set_policy_active', { policy => 'api-guard', active => JSON::PP::false } ],
+		[ 'dashboard_drop_policy', { policy => 'api-guard' } ], [ 'dashboard_revoke_grant', { grantId => $uuid } ],
+		[ 'dashboard_webhooks', {} ], [ 'dashboard_test_webhook', { webhookId => $wid } ],
+		[ 'dashboard_set_webhook_active', { webhookId => $wid, active => JSON::PP::false } ],
+		[ 'dashboard_deliveries', { webhookId => $wid } ], [ 'dashboard_redeliver', { deliveryId => 1 } ],
+		[ 'dashboard_api_keys', {} ], [ 'dashboard_create_api_key', { name => 'nope', environment => 'test' } ],
+		[ 'dashboard_revoke_api_key', { keyId => $uuid } ])
+	{
+		api_is($c->[0], $c->[1], $agent_key, 403, "$c->[0] (admin only)");
+	}
 	hosted_is('GET', '/api/v1/agents/api-agent/status-poll', undef, $agent_key, 200, 'own status-poll');
 	hosted_is('POST', '/api/v1/policies/enforce', { agentId => 'api-agent', input => 'hello' }, $agent_key, 200, 'own enforce');
 	hosted_is('POST', '/api/v1/traces/ingest', { traces => [ { input => 'from the agent' } ] }, $agent_key, 200, 'own traces');
@@ -689,7 +739,7 @@ step('maintenance by pg_cron', sub {
 step('revoke and list API keys', sub {
 	my $prefix = substr($agent_key, 0, 16);
 	is(as_ok('alice', "SELECT execlave_revoke_api_key('$prefix')", 'execlave_revoke_api_key'), 't', 'revoked');
-	is(as_ok('alice', 'SELECT state FROM execlave_list_api_keys() ORDER BY name', 'execlave_list_api_keys'),
+	is(as_ok('alice', q{SELECT state FROM execlave_list_api_keys() WHERE name LIKE 'http-%' ORDER BY name}, 'execlave_list_api_keys'),
 		"active\nrevoked", 'listed with their states');
 });
 $STEP = 'end';

@@ -264,9 +264,13 @@ BEGIN
                        AND (p.agent_ids IS NULL OR aid = ANY (p.agent_ids))),
         'monthlyCap', (SELECT min((p.config ->> 'max_cost_per_month')::numeric) FROM execlave.policies p
                        WHERE p.active AND p.type = 'budget_cap' AND (p.agent_ids IS NULL OR aid = ANY (p.agent_ids))),
-        'days', (SELECT jsonb_agg(jsonb_build_object('day', to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+        'days', (WITH RECURSIVE d(day) AS (
+                     SELECT first_day
+                     UNION ALL
+                     SELECT d.day + interval '1 day' FROM d WHERE d.day < execlave_api.dashboard_today())
+                 SELECT jsonb_agg(jsonb_build_object('day', to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
                      'costUsd', coalesce(c.cost, 0), 'traces', coalesce(c.n, 0)) ORDER BY d.day)
-                 FROM generate_series(first_day, execlave_api.dashboard_today(), interval '1 day') AS d(day)
+                 FROM d
                  LEFT JOIN (SELECT date_trunc('day', t.started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day,
                                    sum(t.cost_usd) AS cost, count(*) AS n
                             FROM execlave.traces t WHERE t.agent_id = aid AND t.started_at >= first_day
