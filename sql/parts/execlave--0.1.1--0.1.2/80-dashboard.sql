@@ -299,7 +299,7 @@ BEGIN
             policy_ids := ARRAY[policy::uuid];
         END IF;
         IF cardinality(policy_ids) = 0 THEN
-            RAISE EXCEPTION 'policy "%" does not exist', left(policy, 200) USING ERRCODE = 'EX005';
+            RAISE EXCEPTION 'policy "%" does not exist', left(policy, 200) USING ERRCODE = 'EX006';
         END IF;
     END IF;
     IF nullif(mode, '') IS NOT NULL AND mode NOT IN ('log', 'flag', 'block') THEN
@@ -611,7 +611,7 @@ BEGIN
             HINT = 'One of pending, delivering, retrying, succeeded, dead.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM execlave.webhooks w WHERE w.id = "webhookId") THEN
-        RAISE EXCEPTION 'webhook % does not exist', "webhookId" USING ERRCODE = 'EX008';
+        RAISE EXCEPTION 'webhook % does not exist', "webhookId" USING ERRCODE = 'EX007';
     END IF;
     SELECT count(*) INTO total FROM (SELECT 1 FROM execlave.deliveries d
         WHERE d.webhook_id = "webhookId" AND (want IS NULL OR d.status = want) LIMIT 10001) c;
