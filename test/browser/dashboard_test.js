@@ -49,13 +49,16 @@ function addSecret(name, secret) {
   fs.writeFileSync(secretsFile, JSON.stringify(s));
 }
 
+let profile = null;
+let browser = null;
+
 async function main() {
   const db = new Client({ connectionString: pgconn });
   await db.connect();
   const q = async (sql, args) => (await db.query(sql, args)).rows;
   fs.mkdirSync(outDir, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'execlave-chromium-'));
-  const browser = await puppeteer.launch({
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'execlave-chromium-'));
+  browser = await puppeteer.launch({
     executablePath: process.env.EXECLAVE_CHROMIUM || '/usr/bin/chromium',
     headless: true,
     userDataDir: profile,
@@ -357,4 +360,10 @@ async function main() {
   process.exit(failed ? 1 : 0);
 }
 
-main().catch((e) => { console.log(`not ok ${n + 1} - the browser test ran to the end`); console.log('# ' + String(e && e.stack || e).split('\n').join('\n# ')); process.exit(1); });
+main().catch(async (e) => {
+  console.log(`not ok ${n + 1} - the browser test ran to the end`);
+  console.log('# ' + String(e && e.stack || e).split('\n').join('\n# '));
+  if (browser) await browser.close().catch(() => {});
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  process.exit(1);
+});
