@@ -165,6 +165,11 @@ async function main() {
   await shot('agent-settings');
   await axe('agent Settings');
   await page.click('#pause-agent');
+  await visible('dialog[open] #confirm-reason');
+  await page.keyboard.press('Escape');
+  ok(await until(async () => !(await page.$('dialog[open]'))), 'Escape closes the dialog');
+  ok((await q("SELECT status FROM execlave.agents WHERE key = 'support-bot'"))[0].status === 'active', 'and pauses nothing');
+  await page.click('#pause-agent');
   ok(await visible('dialog[open] #confirm-reason'), 'Pause asks for the reason in a dialog');
   ok(/refused until it is resumed/.test(await text('dialog[open]')), 'the dialog says what will happen');
   await page.click('#confirm-ok');
@@ -282,6 +287,60 @@ async function main() {
   ok(await until(async () => /support-day-cap: spend today/.test(await text('main'))), 'usage is shown against the cost limit');
   await shot('agent-usage');
   await axe('agent Usage');
+
+  // ---- grants from the agent page: create with actions and expiry, revoke after a confirmation
+  await go('#/agents/support-bot/grants');
+  await visible('#grant-target');
+  await type('#grant-target', 'billing-bot');
+  await page.evaluate(() => { const c = [...document.querySelectorAll('fieldset label')].find((l) => l.textContent.trim() === 'invoke'); c.querySelector('input').click(); });
+  await page.$eval('#grant-expires', (e) => e.focus());
+  await page.keyboard.type('01012099');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('1200PM');
+  await clickButton('Create grant');
+  const grant = await until(async () => (await q(`SELECT g.actions, g.expires_at, g.created_by FROM execlave.grants g
+      JOIN execlave.agents s ON s.id = g.source_id JOIN execlave.agents t ON t.id = g.target_id
+      WHERE s.key = 'support-bot' AND t.key = 'billing-bot' AND g.revoked_at IS NULL`))[0]);
+  ok(grant && grant.actions.join() === 'read,invoke' && grant.created_by === 'api:ops' && grant.expires_at.getUTCFullYear() === 2099,
+    'a grant is created with its actions and expiry', grant);
+  ok(await until(async () => /billing-bot/.test(await text('table.list'))), 'and listed');
+  await axe('agent Grants');
+  await clickButton('Revoke');
+  ok(await visible('dialog[open] #confirm-ok') && /cannot be undone/.test(await text('dialog[open]')), 'revoking a grant asks first');
+  await page.click('#confirm-ok');
+  ok(await until(async () => ((await q(`SELECT revoked_by FROM execlave.grants WHERE revoked_at IS NOT NULL`))[0] || {}).revoked_by === 'api:ops'),
+    'the grant is revoked by api:ops');
+
+  // ---- policies: edit, disable (confirmed), enable, drop (cancel, then confirm)
+  await go('#/policies');
+  await visible('tr[data-policy="<i>pi</i> strict"]');
+  await page.evaluate(() => [...document.querySelector('tr[data-policy="<i>pi</i> strict"]').querySelectorAll('button')].find((b) => b.textContent.startsWith('Edit')).click());
+  await visible('#pf-mode');
+  await page.select('#pf-mode', 'flag');
+  await clickButton('Save policy');
+  ok(await until(async () => ((await q("SELECT mode FROM execlave.policies WHERE type = 'prompt_injection'"))[0] || {}).mode === 'flag'), 'Edit: the mode is changed');
+  const policyButton = (label) => page.evaluate((label) => [...document.querySelector('tr[data-policy="<i>pi</i> strict"]').querySelectorAll('button')]
+    .find((b) => b.textContent.startsWith(label)).click(), label);
+  await until(async () => !(await page.$('#policy-form')));
+  await policyButton('Disable');
+  await visible('dialog[open] #confirm-ok');
+  await page.click('#confirm-ok');
+  ok(await until(async () => ((await q("SELECT active FROM execlave.policies WHERE type = 'prompt_injection'"))[0] || {}).active === false), 'Disable (confirmed) disables');
+  await until(async () => /disabled/.test(await text('tr[data-policy="<i>pi</i> strict"]')));
+  await policyButton('Enable');
+  ok(await until(async () => ((await q("SELECT active FROM execlave.policies WHERE type = 'prompt_injection'"))[0] || {}).active === true), 'Enable enables');
+  await until(async () => /enabled/.test(await text('tr[data-policy="<i>pi</i> strict"]')));
+  await policyButton('Drop');
+  await visible('dialog[open] #confirm-cancel');
+  ok(/its recorded violations stay/.test(await text('dialog[open]')), 'Drop says what will happen');
+  await page.click('#confirm-cancel');
+  await sleep(300);
+  ok((await q("SELECT count(*)::int AS n FROM execlave.policies WHERE type = 'prompt_injection'"))[0].n === 1, 'Cancel drops nothing');
+  await policyButton('Drop');
+  await visible('dialog[open] #confirm-ok');
+  await page.click('#confirm-ok');
+  ok(await until(async () => (await q("SELECT count(*)::int AS n FROM execlave.policies WHERE type = 'prompt_injection'"))[0].n === 0), 'Drop (confirmed) drops');
+  ok((await q("SELECT count(*)::int AS n FROM execlave.violations WHERE policy_name = '<i>pi</i> strict'"))[0].n === 1, 'its violation stays');
 
   // ---- Webhooks: the secret once, a test event, a dead delivery redelivered
   await go('#/webhooks');
