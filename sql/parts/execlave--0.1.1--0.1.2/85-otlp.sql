@@ -358,7 +358,11 @@ GRANT EXECUTE ON FUNCTION execlave_ingest_otlp(bytea), execlave_ingest_otlp(json
 -- (partialSuccess when spans were refused), 400 undecodable, 413 too large
 -- (inflated), 415 another type, 503 with Retry-After when the database
 -- cannot take it now; errors of a protobuf request as google.rpc.Status.
-CREATE FUNCTION execlave_api.otlp_traces(bytea) RETURNS bytea
+-- PostgREST 12 answers a function returning the domain "*/*" with its bytes
+-- as they are, whatever the Accept header, in the Content-Type response.headers set
+CREATE DOMAIN execlave_api."*/*" AS bytea;
+COMMENT ON DOMAIN execlave_api."*/*" IS 'PostgREST media type handler: raw bytes in any content type (the answer of POST /v1/traces)';
+CREATE FUNCTION execlave_api.otlp_traces(bytea) RETURNS execlave_api."*/*"
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     body bytea := coalesce($1, '\x'::bytea);
