@@ -64,6 +64,14 @@ ensure_test_receiver() {
         (cd "$REPO/test/receiver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
             die "npm ci failed in test/receiver (the tests need the standardwebhooks and pg packages from the npm registry)"
     fi
+    # the OpenTelemetry JS SDK of the OTLP test and benchmark (test/otel)
+    if [ ! -d "$REPO/test/otel/node_modules/@opentelemetry/exporter-trace-otlp-proto" ]; then
+        log "installing the OpenTelemetry SDK's npm packages (test/otel)"
+        local ca=/etc/ssl/certs/ca-certificates.crt
+        [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
+        (cd "$REPO/test/otel" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            die "npm ci failed in test/otel (the OTLP tests need the @opentelemetry packages from the npm registry)"
+    fi
 }
 
 # Build with warnings as configured in the Makefile, then install into PostgreSQL.
