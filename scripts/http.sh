@@ -147,6 +147,7 @@ http_status() {
     fi
     if pid_is "$(cat "$dir/nginx.pid" 2>/dev/null || true)" nginx; then
         echo "nginx: running (pid $(cat "$dir/nginx.pid")), http://127.0.0.1:$port"
+        [ -n "$(cat "$dir/otlp_port" 2>/dev/null)" ] && echo "nginx: OTLP export also on http://127.0.0.1:$(cat "$dir/otlp_port")/v1/traces"
     else
         echo "nginx: not running"
     fi
