@@ -21,7 +21,8 @@ unset LC_ALL LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME LANG
 # Debian packages execlave needs to build, run and test.
 DEPS=(make gcc libc6-dev
       postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
-      postgresql-$PG_MAJOR-pgtap libcurl4-openssl-dev libipc-run-perl perl)
+      postgresql-$PG_MAJOR-pgtap libcurl4-openssl-dev libipc-run-perl perl
+      libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
 # ... and the fuzzing harnesses (test/fuzz, run by scripts/test.sh for 30 s each).
 FUZZ_DEPS=(clang-14 libclang-rt-14-dev libssl-dev)
 
@@ -62,6 +63,14 @@ ensure_test_receiver() {
         [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
         (cd "$REPO/test/receiver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
             die "npm ci failed in test/receiver (the tests need the standardwebhooks and pg packages from the npm registry)"
+    fi
+    # the OpenTelemetry JS SDK of the OTLP test and benchmark (test/otel)
+    if [ ! -d "$REPO/test/otel/node_modules/@opentelemetry/exporter-trace-otlp-proto" ]; then
+        log "installing the OpenTelemetry SDK's npm packages (test/otel)"
+        local ca=/etc/ssl/certs/ca-certificates.crt
+        [ -f "$ca" ] && export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-$ca}
+        (cd "$REPO/test/otel" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            die "npm ci failed in test/otel (the OTLP tests need the @opentelemetry packages from the npm registry)"
     fi
 }
 

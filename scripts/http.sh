@@ -8,7 +8,7 @@
 #   bash scripts/http.sh install     install nginx, curl (apt) and PostgREST (npm) when missing; root;
 #                                    and the dashboard's ES modules (npm ci in web/, copied to web/vendor)
 #   bash scripts/http.sh missing     print what is missing (nothing: exit 0)
-#   bash scripts/http.sh start DIR [--pghost H] [--pgport P] [--db D] [--superuser U] [--port N]
+#   bash scripts/http.sh start DIR [--pghost H] [--pgport P] [--db D] [--superuser U] [--port N] [--otlp-port N|off]
 #                                    write DIR/postgrest.conf and DIR/nginx.conf, make sure the
 #                                    database role PostgREST logs in as exists, (re)start both and
 #                                    wait until GET /health answers 200 through nginx
@@ -16,7 +16,8 @@
 #   bash scripts/http.sh status DIR
 #
 # Defaults: --pghost $PGHOST, --pgport $PGPORT (5432), --db postgres, --superuser $PGUSER (or the
-# OS user), --port $EXECLAVE_HTTP_PORT (4000).  EXECLAVE_POSTGREST names another PostgREST
+# OS user), --port $EXECLAVE_HTTP_PORT (4000), --otlp-port $EXECLAVE_OTLP_PORT (a second port that
+# serves only POST /v1/traces; 4318 when the port is 4000 and 4318 is free, else none).  EXECLAVE_POSTGREST names another PostgREST
 # executable (it must be 12.0.2).  The routes are in README.md ("HTTP API").
 # The dashboard (README.md, "Dashboard") is web/: served as static files at /.
 set -euo pipefail
@@ -32,6 +33,10 @@ HTTP_DEPS=(nginx curl)
 # The largest request body nginx accepts (README: HTTP API); larger ones get 413.
 BODY_LIMIT=4m
 BODY_LIMIT_TEXT="4 MiB"
+# ... and on POST /v1/traces (OTLP export; the inflated size of a gzip body is
+# limited by execlave.otlp_max_body_size, 20 MiB by default, too)
+OTLP_BODY_LIMIT=20m
+OTLP_BODY_LIMIT_TEXT="20 MiB"
 
 find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
 
@@ -178,6 +183,7 @@ http_status() {
     fi
     if pid_is "$(cat "$dir/nginx.pid" 2>/dev/null || true)" nginx; then
         echo "nginx: running (pid $(cat "$dir/nginx.pid")), http://127.0.0.1:$port"
+        [ -n "$(cat "$dir/otlp_port" 2>/dev/null)" ] && echo "nginx: OTLP export also on http://127.0.0.1:$(cat "$dir/otlp_port")/v1/traces"
     else
         echo "nginx: not running"
     fi
@@ -206,7 +212,7 @@ CONF
 
 # nginx's configuration: the route mapping of README "HTTP API".
 write_nginx_conf() {
-    local dir=$1 sock=$2 port=$3 listen6=""
+    local dir=$1 sock=$2 port=$3 otlp_port=${4:-} listen6=""
     # the dashboard's pages and files: no inline script or style, nothing
     # from another origin, never in a frame, no referrer to other sites
     local dashboard_headers="
@@ -250,6 +256,57 @@ write_nginx_conf() {
             proxy_intercept_errors on;
             error_page 502 503 504 =503 @api_unavailable;
             error_page 413 @api_too_large;"
+    # POST /v1/traces: POST /rpc/otlp_traces with the raw body as bytea
+    # (application/octet-stream); the client's content type and encoding go
+    # in headers of their own, the SQL function inflates gzip within its limit
+    local otlp_location="
+        location = /v1/traces {
+            if (\$request_method != POST) {
+                return 405 '{\"code\": 12, \"message\": \"only POST is allowed on /v1/traces\"}';
+            }
+            client_max_body_size $OTLP_BODY_LIMIT;
+            client_body_buffer_size 1m;
+            rewrite ^ /rpc/otlp_traces? break;
+            proxy_pass http://execlave_postgrest;
+            proxy_set_header Connection \"\";
+            proxy_set_header X-API-Key \$execlave_api_key;
+            proxy_set_header Authorization \"\";
+            proxy_set_header Content-Type \"application/octet-stream\";
+            proxy_set_header Content-Encoding \"\";
+            proxy_set_header Accept \"*/*\";
+            proxy_set_header X-Execlave-Content-Type \$content_type;
+            proxy_set_header X-Execlave-Content-Encoding \$http_content_encoding;
+            proxy_set_header Prefer \"\";
+            proxy_set_header Range \"\";
+            proxy_set_header Accept-Profile \"\";
+            proxy_set_header Content-Profile \"\";
+            proxy_hide_header Content-Range;
+            proxy_intercept_errors on;
+            error_page 502 503 504 =503 @otlp_unavailable;
+            error_page 413 @otlp_too_large;
+        }
+        location @otlp_unavailable {
+            default_type application/json;
+            add_header Retry-After 1 always;
+            return 503 '{\"code\": 14, \"message\": \"the database is not reachable; retry shortly\"}';
+        }
+        location @otlp_too_large {
+            default_type application/json;
+            return 413 '{\"code\": 8, \"message\": \"the request body is over $OTLP_BODY_LIMIT_TEXT\"}';
+        }"
+    # the OTLP default port too, serving only /v1/traces, when asked for and free
+    local otlp_server=""
+    if [ -n "$otlp_port" ]; then
+        otlp_server="
+    server {
+        listen 127.0.0.1:$otlp_port;
+        proxy_http_version 1.1;
+        # OTLP/HTTP trace export on the OTLP default port$otlp_location
+        location / {
+            return 404 '{\"code\": 5, \"message\": \"only POST /v1/traces is served on this port\"}';
+        }
+    }"
+    fi
     cat >"$dir/nginx.conf.new" <<CONF
 # Written by scripts/http.sh; regenerated at every start.
 worker_processes 1;
@@ -306,10 +363,7 @@ http {
             error_page 413 @rest_too_large;
         }
 
-        # reserved: OTLP trace export (a later version)
-        location = /v1/traces {
-            return 404 '{"success": false, "error": {"code": "not_found", "message": "OTLP trace export (POST /v1/traces) is not served yet"}}';
-        }
+        # OTLP/HTTP trace export (README: OpenTelemetry ingestion)$otlp_location
         # the dashboard: static files (copied to $dir/www at start), with a
         # CSP that allows no inline script or style and no other origin
         location = / {
@@ -342,7 +396,7 @@ http {
         location @bad_request {
             return 400 '{"success": false, "error": {"code": "bad_request", "message": "malformed HTTP request"}}';
         }
-    }
+    }$otlp_server
 }
 CONF
 }
@@ -373,6 +427,7 @@ http_start() {
     shift
     local pghost=${PGHOST:-/var/run/postgresql} pgport=${PGPORT:-5432} db=postgres
     local su=${PGUSER:-$(id -un)} port=${EXECLAVE_HTTP_PORT:-4000} owner sock bin code i
+    local otlp_port=${EXECLAVE_OTLP_PORT:-}
     while [ $# -gt 0 ]; do
         case $1 in
             --pghost) pghost=$2; shift 2 ;;
@@ -380,6 +435,7 @@ http_start() {
             --db) db=$2; shift 2 ;;
             --superuser) su=$2; shift 2 ;;
             --port) port=$2; shift 2 ;;
+            --otlp-port) otlp_port=$2; shift 2 ;;
             *) die "unknown option $1" ;;
         esac
     done
@@ -398,6 +454,14 @@ http_start() {
         port_in_use "$port" && die "port $port of 127.0.0.1 is taken; choose another with EXECLAVE_HTTP_PORT=NNNN"
     fi
     stop_pidfile "$dir/postgrest.pid" postgrest TERM
+    # the OTLP port: 4318 by default on the default port 4000 (off: none);
+    # skipped with a note when something else listens there
+    [ -z "$otlp_port" ] && [ "$port" = 4000 ] && otlp_port=4318
+    [ "$otlp_port" = off ] && otlp_port=""
+    if [ -n "$otlp_port" ] && ! { $reload && [ "$(cat "$dir/otlp_port" 2>/dev/null)" = "$otlp_port" ]; } && port_in_use "$otlp_port"; then
+        log "port $otlp_port is taken: OTLP export is served on port $port only (POST /v1/traces)"
+        otlp_port=""
+    fi
 
     owner=$(pg_user)
     mkdir -p "$dir/log" "$dir/tmp" "$dir/bin"
@@ -409,11 +473,12 @@ http_start() {
         chmod 700 "$(dirname "$sock")"
     fi
     echo "$port" >"$dir/port"
+    echo "$otlp_port" >"$dir/otlp_port"
     echo "$sock" >"$dir/socket"
     rm -f "$sock"
     write_postgrest_conf "$dir" "$sock" \
         "postgresql:///$db?host=$(printf %s "$pghost" | sed 's|/|%2F|g')&port=$pgport&user=authenticator&application_name=postgrest"
-    write_nginx_conf "$dir" "$sock" "$port"
+    write_nginx_conf "$dir" "$sock" "$port" "$otlp_port"
     dashboard_ready || die "the dashboard's files are missing (bash scripts/http.sh install, as root)"
     rm -rf "$dir/www.new"
     mkdir -p "$dir/www.new/vendor"

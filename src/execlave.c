@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "grants.h"
 #include "lifecycle.h"
+#include "otlp.h"
 #include "usage_limits.h"
 #include "policy_cache.h"
 #include "preload.h"
@@ -56,6 +57,7 @@ _PG_init(void)
 	execlave_webhooks_init();
 	execlave_recorder_init();
 	execlave_apikeys_init();
+	execlave_otlp_init();
 	/* after every module has defined its settings */
 	MarkGUCPrefixReserved("execlave");
 }

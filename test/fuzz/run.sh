@@ -9,7 +9,8 @@
 # Installs nothing: exits 2 with a message if clang-14 or its libFuzzer
 # runtime is missing, or PostgreSQL's server headers and static src/common
 # libraries (postgresql-server-dev-15), libcurl or libcrypto (libssl-dev),
-# which fuzz_policy_config and the webhook harnesses link against.  The committed corpus directory is only read: each
+# which fuzz_policy_config and the webhook harnesses link against, or
+# protoc-c and libprotobuf-c (fuzz_otlp).  The committed corpus directory is only read: each
 # harness gets a fresh temporary directory first on its command line, which
 # is where libFuzzer writes the new inputs it finds, and the committed one
 # second.  Prints one line per harness and a final "N passed, N failed";
@@ -25,7 +26,7 @@
 
 set -u
 
-HARNESSES="fuzz_pii fuzz_inj fuzz_netcheck fuzz_policy_config fuzz_webhook_url fuzz_webhook_sign"
+HARNESSES="fuzz_pii fuzz_inj fuzz_netcheck fuzz_policy_config fuzz_webhook_url fuzz_webhook_sign fuzz_otlp"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -90,6 +91,13 @@ nfail=0
 jobs=${FUZZ_JOBS:-1}
 built=
 
+# The OTLP messages' C code (fuzz_otlp), as the Makefile generates it
+mkdir -p "$work/proto"
+if ! protoc-c --proto_path="$root/src/proto" --c_out="$work/proto" "$root/src/proto/otlp_trace.proto" >"$work/protoc.log" 2>&1; then
+	echo "run.sh: protoc-c failed (install protobuf-c-compiler and libprotobuf-c-dev):" >&2
+	sed 's/^/    /' "$work/protoc.log" >&2
+fi
+
 # Build every harness first.
 for h in $HARNESSES; do
 	extra=
@@ -108,6 +116,11 @@ for h in $HARNESSES; do
 			srcs="$root/src/standalone/webhook_sign.c $pgcommon -lcrypto"
 			;;
 		fuzz_pii) srcs="$root/src/standalone/pii.c" ;;
+		fuzz_otlp)
+			# the wire check and mapping with libprotobuf-c and the generated code
+			extra="-I$work/proto"
+			srcs="$root/src/standalone/otlp_map.c $work/proto/otlp_trace.pb-c.c -lprotobuf-c"
+			;;
 		*) srcs="$root/src/standalone/injection.c" ;;
 	esac
 	# shellcheck disable=SC2086

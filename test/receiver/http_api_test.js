@@ -359,7 +359,7 @@ async function main() {
     ['a bad percent-encoding', () => sdk.api('GET', '/agents/%ff%fe/status-poll'), 400, 'validation_error'],
     ['an unknown path under /api', () => sdk.api('GET', '/agents/x/y/z'), 404, 'not_found'],
     ['an unknown path', () => sdk.raw('GET', '/nowhere'), 404, 'not_found'],
-    ['the reserved OTLP path', () => sdk.raw('POST', '/v1/traces', {}), 404, 'not_found'],
+    ['OTLP export is not under /api', () => sdk.raw('POST', '/api/v1/traces', {}), 404, 'not_found'],
     ['a wrong method', () => page.raw('POST', `/api/agents/${S}/pause`, { reason: 'x' }, {}, page.pageHeaders()), 405, 'method_not_allowed'],
     ['an unknown agent (admin key)', () => page.pause('no-such-agent', 'x'), 404, 'agent_not_found'],
     ['no key', () => noKey.registerAgent(reg), 401, 'unauthorized'],

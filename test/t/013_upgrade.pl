@@ -135,6 +135,18 @@ is($node->safe_psql('old', q{SELECT execlave.webhook_address_refusal('10.1.2.3')
 is($node->safe_psql('old', q{SELECT execlave.webhook_address_refusal('2606:4700:4700::1111') IS NULL}),
 	't', '0.1.1: a public address is not refused');
 
+# what 0.1.2 added: the authoritative agent state (rogue: resumed and paused
+# again since the update, so its status_version went 1 -> 2 -> 3), the
+# window of accepted trace times, the maintenance status, the worker's role
+is($node->safe_psql('old', q{SELECT status, status_version, confirmed FROM execlave_agent_state('rogue', 3)}),
+	'paused|3|t', '0.1.2: execlave_agent_state confirms the status version after the update');
+($rc, $out, $err) = $node->psql('old', q{INSERT INTO execlave.traces (agent_key, started_at) VALUES ('planner', 'infinity')});
+like($err, qr/outside the accepted window/, '0.1.2: a trace time outside the window is refused after the update');
+is($node->safe_psql('old', q{SELECT last_status FROM execlave.maintenance_status}), 'ok',
+	'0.1.2: the maintenance run after the update is in maintenance_status');
+is($node->safe_psql('old', q{SELECT count(*) FROM pg_roles WHERE rolname = 'execlave_worker' AND NOT rolcanlogin AND NOT rolsuper}),
+	'1', '0.1.2: the worker role exists, cannot log in and is no superuser');
+
 # --- same catalog as a fresh install ----------------------------------------------
 $node->safe_psql('fresh', 'CREATE EXTENSION execlave');
 
