@@ -184,6 +184,11 @@ async function main() {
     'a block policy wins: 403, no approval request', r.text);
   is(await count(), n0, 'no request written for a blocked call');
 
+  // --- the PostgREST surface answers the same way
+  r = await agent.raw('POST', '/rest/rpc/enforce', { agentId: A, input: 'refund order 2000', tools: ['refund_order'] });
+  is([r.status, r.json?.allowed, r.json?.requiresApproval, UUID.test(r.json?.approvalRequestId ?? '')], [202, false, true, true],
+    'POST /rest/rpc/enforce: 202 with requiresApproval and approvalRequestId', r.text);
+
   // --- pausing over HTTP cancels the pending request; the SDK sees denied
   r = await agent.enforce({ ...call, input: 'refund order 1002' });
   const id3 = r.json?.approvalRequestId;

@@ -167,13 +167,14 @@ ok(length($cat_fresh) > 1000, 'the catalog query sees the extension');
 is($cat_old, $cat_fresh, 'the upgraded extension has the same objects, definitions and privileges as a fresh install');
 
 my $constraints = q{
-    SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\n' ORDER BY 1)
+    SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\n'
+                      ORDER BY conrelid::regclass::text, conname)
     FROM pg_constraint WHERE connamespace = 'execlave'::regnamespace AND conrelid <> 0
       AND conrelid::regclass::text NOT LIKE 'execlave.traces_p%'};
 is($node->safe_psql('old', $constraints), $node->safe_psql('fresh', $constraints),
 	'and the same constraints');
 my $triggers = q{
-    SELECT string_agg(tgrelid::regclass || ' ' || pg_get_triggerdef(oid), E'\n' ORDER BY 1)
+    SELECT string_agg(tgrelid::regclass || ' ' || pg_get_triggerdef(oid), E'\n' ORDER BY tgrelid::regclass::text, tgname)
     FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'execlave.%'
       AND tgrelid::regclass::text NOT LIKE 'execlave.traces_p%'};
 is($node->safe_psql('old', $triggers), $node->safe_psql('fresh', $triggers), 'and the same triggers');

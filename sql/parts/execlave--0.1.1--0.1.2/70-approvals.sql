@@ -1069,6 +1069,54 @@ BEGIN
 END
 $$;
 
+-- /rest/rpc/enforce: 202 {allowed: false, requiresApproval, approvalRequestId} too
+CREATE OR REPLACE FUNCTION execlave_api.enforce("agentId" text, input text, model text DEFAULT NULL,
+                                                "estimatedCost" numeric DEFAULT NULL, tools text[] DEFAULT NULL,
+                                                metadata jsonb DEFAULT NULL, environment text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r jsonb;
+    answer jsonb;
+    sys text;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.own_agent("agentId", 'run a pre-execution check');
+    r := execlave.enforce("agentId", input, model, "estimatedCost", tools,
+                          CASE WHEN environment IS NULL THEN metadata
+                               ELSE coalesce(metadata, '{}') || jsonb_build_object('environment', environment) END);
+    answer := jsonb_build_object('allowed', r->'allowed',
+        'violations', coalesce((SELECT jsonb_agg(jsonb_build_object('policyId', v->'policy_id', 'policyName', v->'policy_name',
+                                   'type', v->'type', 'message', v->'message', 'mode', v->'mode', 'details', v->'details'))
+                                FROM jsonb_array_elements(r->'violations') v), '[]'),
+        'warnings', r->'warnings');
+    IF (r->>'allowed')::boolean THEN
+        IF (r->>'approval_consumed')::boolean THEN
+            answer := answer || jsonb_build_object('approvalConsumed', true, 'approvalRequestId', r->'approval_request_id');
+        END IF;
+        RETURN answer;
+    END IF;
+    IF (r->>'requires_approval')::boolean THEN
+        PERFORM set_config('response.status', '202', true);
+        RETURN answer || jsonb_build_object('requiresApproval', true, 'approvalRequestId', r->'approval_request_id',
+                                            'approvalExpiresAt', r->'approval_expires_at');
+    END IF;
+    SELECT v->>'message' INTO sys FROM jsonb_array_elements(r->'violations') v WHERE v->>'type' = 'system' LIMIT 1;
+    IF sys IS NOT NULL
+       AND (SELECT a.status FROM execlave.agents a WHERE a.id = execlave.resolve_agent("agentId")) = 'paused' THEN
+        PERFORM set_config('response.status', '423', true);
+        RETURN jsonb_build_object('code', 'EX001', 'message', sys, 'details', answer::text,
+                                  'hint', 'Resume the agent to let its requests through.');
+    END IF;
+    PERFORM set_config('response.status', '403', true);
+    RETURN jsonb_build_object('code', 'EX003', 'message', 'request blocked by policy', 'details', answer::text, 'hint', NULL);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 202 with requiresApproval and approvalRequestId when a require_approval policy fired; 403 when blocked and 423 when the agent is paused (the answer in details), committed with what it recorded. Admin keys, or the agent''s own key';
 COMMENT ON FUNCTION execlave_api.http_enforce(text, jsonb, jsonb) IS 'HTTP POST /api/policies/enforce: pre-execution check; 200 {allowed: true, violations, warnings}; 202 {requiresApproval: true, approvalRequestId} when a require_approval policy fired; 403 {allowed: false, violations} when blocked or the agent is paused; committed with what it recorded; admin keys, or the agent''s own key';
 
 REVOKE ALL ON FUNCTION execlave_api.hosted_approval(execlave.approvals), execlave_api.visible_approval(text),
