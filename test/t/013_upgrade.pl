@@ -135,6 +135,18 @@ is($node->safe_psql('old', q{SELECT execlave.webhook_address_refusal('10.1.2.3')
 is($node->safe_psql('old', q{SELECT execlave.webhook_address_refusal('2606:4700:4700::1111') IS NULL}),
 	't', '0.1.1: a public address is not refused');
 
+# what 0.1.2 added: human approval, for an agent from 0.1.0
+$node->safe_psql('old', q{SELECT execlave_create_policy('approve-refunds', 'tool_access', 'require_approval', '{"deny": ["refund*"]}')});
+my $approval = $node->safe_psql('old', q{SELECT execlave_enforce('planner', 'refund', tools => ARRAY['refund_order']) ->> 'approval_request_id'});
+like($approval, qr/^[0-9a-f-]{36}$/, '0.1.2: a require_approval policy asks for approval after the update');
+$node->safe_psql('old', qq{SELECT execlave_approve('$approval', 'ok')});
+is($node->safe_psql('old', q{SELECT execlave_enforce('planner', 'refund', tools => ARRAY['refund_order']) ->> 'allowed'}), 'true',
+	'0.1.2: and lets the approved request through once');
+is($node->safe_psql('old', q{SELECT string_agg(event_type, ',' ORDER BY id) FROM execlave.events WHERE event_type LIKE 'approval.%'}),
+	'approval.requested,approval.resolved', '0.1.2: with its events');
+is($node->safe_psql('old', q{SELECT count(*) FROM execlave_approval_public_key()}), '1', '0.1.2: the upgraded database has its signing key');
+$node->safe_psql('old', q{SELECT execlave_drop_policy('approve-refunds')});
+
 # --- same catalog as a fresh install ----------------------------------------------
 $node->safe_psql('fresh', 'CREATE EXTENSION execlave');
 
