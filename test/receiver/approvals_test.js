@@ -122,8 +122,8 @@ async function main() {
   r = await agent.api('GET', `/approvals/${id}`);
   is([r.status, r.json?.data?.status, r.json?.data?.decisionReason], [200, 'approved', 'customer called'], 'poll: approved', r.text);
 
-  // --- verify: the SDK's actionContext, the certificate
-  r = await agent.api('POST', `/approvals/${id}/verify`, { actionContext });
+  // --- verify (an admin's check: writes nothing): the SDK's actionContext, the certificate
+  r = await admin.api('POST', `/approvals/${id}/verify`, { actionContext });
   const cert = r.json?.data?.certificate;
   is([r.status, r.json?.data?.valid, r.json?.data?.reason, typeof r.json?.data?.verifiedAt, cert?.algorithm, cert?.approval_id,
     cert?.action_context_hash, cert?.decision, cert?.approved_by],
@@ -165,6 +165,26 @@ async function main() {
   const id2 = r.json?.approvalRequestId;
   is([r.status, r.json?.requiresApproval, UUID.test(id2 ?? ''), id2 !== id], [202, true, true, true],
     'enforce once more: 202, a new request (no second use)', r.text);
+
+  // --- the SDKs' flow: poll, then verify with the agent's key, which uses the approval
+  r = await agent.enforce({ ...call, input: 'refund order 1003' });
+  const sdkId = r.json?.approvalRequestId;
+  const sdkContext = { ...actionContext, input: 'refund order 1003' };
+  await admin.api('POST', `/approvals/${sdkId}/approve`, { reason: 'ok' });
+  r = await agent.api('GET', `/approvals/${sdkId}`);
+  is(r.json?.data?.status, 'approved', 'sdk flow: the poll sees approved', r.text);
+  const [v1, v2] = await Promise.all([agent.api('POST', `/approvals/${sdkId}/verify`, { actionContext: sdkContext }),
+    agent.api('POST', `/approvals/${sdkId}/verify`, { actionContext: sdkContext })]);
+  is([v1.status, v2.status, [v1.json?.data?.valid, v2.json?.data?.valid].sort(), [v1.json?.data?.consumed, v2.json?.data?.consumed].sort()],
+    [200, 200, [false, true], [false, true]], 'sdk flow: of two verify calls at once by the agent, one is valid and uses the approval',
+    [v1.text, v2.text]);
+  const loser = v1.json?.data?.valid ? v2 : v1;
+  is([loser.json?.data?.reason, loser.json?.data?.approvalStatus], ['consumed', 'consumed'], 'sdk flow: the other is told it is used', loser.text);
+  r = await agent.enforce({ ...call, input: 'refund order 1003' });
+  is([r.status, r.json?.approvalRequestId !== sdkId], [202, true], 'sdk flow: an enforce after it asks anew (no second use)', r.text);
+  r = await admin.api('POST', `/approvals/${sdkId}/verify`, { actionContext: sdkContext });
+  is([r.json?.data?.valid, r.json?.data?.consumed, r.json?.data?.approvalStatus], [true, false, 'consumed'],
+    'sdk flow: an admin\'s verify still says the approval covered it', r.text);
 
   // --- deny
   r = await admin.raw('POST', `/api/approvals/${id2}/deny`, { reason: 'duplicate refund' });

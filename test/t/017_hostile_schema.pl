@@ -667,9 +667,11 @@ step('human approval (SQL and HTTP)', sub {
 	hosted_is('POST', "/api/v1/approvals/$hid/approve", { reason => 'x' }, $agent_key, 403, 'approve (agent key refused)');
 	hosted_is('POST', "/api/v1/approvals/$hid/approve", { reason => 'ok' }, $admin_key, 200, 'approve (admin key)');
 	hosted_is('POST', "/api/v1/approvals/$hid/verify", { actionContext => { input => 'refund 2', tools => ['refund_order'] } },
-		$agent_key, 200, 'verify (agent key)');
+		$agent_key, 200, 'verify (agent key: uses the approval)');
+	hosted_is('POST', "/api/v1/approvals/$hid/verify", { actionContext => { input => 'refund 2', tools => ['refund_order'] } },
+		$admin_key, 200, 'verify (admin key)');
 	hosted_is('POST', '/api/v1/policies/enforce', { agentId => 'api-agent', input => 'refund 2', tools => ['refund_order'] },
-		$agent_key, 200, 'enforce (the approval consumed)');
+		$agent_key, 202, 'enforce (used: asks again)');
 	$r = hosted_is('POST', '/api/v1/policies/enforce', { agentId => 'api-agent', input => 'refund 3', tools => ['refund_order'] },
 		$admin_key, 202, 'enforce (admin key, approval required)');
 	$hid = ref $r->{body} ? $r->{body}{approvalRequestId} // '' : '';

@@ -412,8 +412,8 @@ BEGIN
         'key_id', left(encode(sha256(k.public_key), 'hex'), 16),
         'approval_id', a.id, 'action_context_hash', a.digest, 'decision', decision, 'decided_at', at,
         'approved_by', CASE WHEN decision = 'approved' THEN a.decided_by END,
-        'signature', encode(execlave.ed25519_sign(k.seed, convert_to(
-            execlave.approval_certificate_message(a.id, a.digest, decision, a.decided_at), 'UTF8')), 'base64'));
+        'signature', translate(encode(execlave.ed25519_sign(k.seed, convert_to(
+            execlave.approval_certificate_message(a.id, a.digest, decision, a.decided_at), 'UTF8')), 'base64'), E'\n', ''));
 END
 $$;
 COMMENT ON FUNCTION execlave.approval_certificate(execlave.approvals) IS 'Internal: the Ed25519 certificate of a decided request over (id, digest, decision, decided_at); NULL while undecided';
@@ -872,24 +872,44 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_list_approvals(text, jsonb, jsonb) IS 'HTTP GET /api/approvals: requests by status (default pending), newest first; admin keys';
 
--- POST /api/approvals/{id}/verify {"actionContext": {...}}: {valid, reason, certificate, verifiedAt}
+-- POST /api/approvals/{id}/verify {"actionContext": {...}}: {valid, reason,
+-- certificate, verifiedAt}.  With the agent's own key a valid verify of an
+-- approved request is its use: the SDKs run the action right after it and
+-- never call enforce again, so it consumes the approval (race-safe, as the
+-- gate does) and a second one answers valid: false, reason "consumed".
 CREATE FUNCTION execlave_api.http_verify_approval(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r execlave.approvals;
     v jsonb;
+    valid boolean;
+    reason text;
+    consumed boolean := false;
 BEGIN
     PERFORM execlave_api.check_fields(body, '{"actionContext": "object"}');
     PERFORM execlave_api.required(body, 'actionContext');
     r := execlave_api.visible_approval(path_id);
     v := execlave.verify_approval(r.id, body -> 'actionContext');
+    valid := (v ->> 'valid')::boolean;
+    reason := v ->> 'reason';
+    IF execlave_api.caller_scope() = 'agent' AND valid THEN
+        UPDATE execlave.approvals a SET status = 'consumed', consumed_at = clock_timestamp()
+        WHERE a.id = (v ->> 'approval_id')::uuid AND a.status = 'approved' AND a.expires_at > clock_timestamp();
+        consumed := FOUND;
+        IF NOT consumed THEN
+            valid := false;
+            reason := 'consumed';
+        END IF;
+        SELECT * INTO r FROM execlave.approvals a WHERE a.id = (v ->> 'approval_id')::uuid;
+    END IF;
     status := 200;
-    answer := jsonb_build_object('success', true, 'data', jsonb_build_object('valid', v -> 'valid', 'reason', v -> 'reason',
-        'approvalId', r.id, 'status', execlave_api.hosted_approval(r) -> 'status', 'approvalStatus', v -> 'status',
+    answer := jsonb_build_object('success', true, 'data', jsonb_build_object('valid', valid, 'reason', reason,
+        'approvalId', r.id, 'status', execlave_api.hosted_approval(r) -> 'status',
+        'approvalStatus', execlave_api.hosted_approval(r) -> 'approvalStatus', 'consumed', consumed,
         'actionContextHash', r.digest, 'certificate', v -> 'certificate', 'verifiedAt', clock_timestamp()));
 END
 $$;
-COMMENT ON FUNCTION execlave_api.http_verify_approval(text, jsonb, jsonb) IS 'HTTP POST /api/approvals/{id}/verify: does the approval cover actionContext? data {valid, reason, certificate, verifiedAt}; admin keys, or the agent''s own key';
+COMMENT ON FUNCTION execlave_api.http_verify_approval(text, jsonb, jsonb) IS 'HTTP POST /api/approvals/{id}/verify: does the approval cover actionContext? data {valid, reason, consumed, certificate, verifiedAt}; with the agent''s own key a valid verify consumes the approval (once); admin keys, or the agent''s own key';
 
 -- POST /api/approvals/{id}/approve | deny {"reason": "..."}: admin keys
 CREATE FUNCTION execlave_api.http_decide_approval(path_id text, decision text, body jsonb, OUT status integer, OUT answer jsonb)
