@@ -212,6 +212,7 @@ SELECT expect_error($$SELECT execlave_approve('not-a-uuid', 'ok')$$);
 SELECT appr_err(format('SELECT execlave_approve(%L, NULL)', :'req2'));
 SELECT appr_err(format('SELECT execlave_deny(%L, %L)', :'req2', '  '));
 SELECT expect_error($$SELECT execlave_approve(NULL, 'ok')$$);
+SELECT appr_err(format('SELECT execlave.decide_approval(%L, %L, %L)', :'req2', 'cancelled', 'not a decision'));
 SELECT expect_error($$SELECT execlave_verify_approval('00000000-0000-0000-0000-000000000000', '{}')$$);
 SELECT expect_error($$SELECT execlave_verify_approval('nope', '{}')$$);
 SELECT expect_error(format('SELECT execlave_verify_approval(%L, %L)', :'req1', '[1, 2]'));

@@ -322,6 +322,10 @@ DECLARE
     t timestamptz;
 BEGIN
     PERFORM execlave.check_not_null(approval, 'id');
+    IF decision IS DISTINCT FROM 'approved' AND decision IS DISTINCT FROM 'denied' THEN
+        RAISE EXCEPTION 'a decision is approved or denied, not %', coalesce(decision, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     PERFORM execlave.check_not_null(reason, 'reason');
     IF btrim(reason) = '' THEN
         RAISE EXCEPTION 'reason must not be empty' USING ERRCODE = 'invalid_parameter_value',
