@@ -168,6 +168,22 @@ SELECT (execlave_enforce('appr-agent', 'refund order 42', NULL, 99, ARRAY['refun
                          '{"order": 42, "environment": "prod"}') ->> 'approval_request_id') <> :'req2' AS asks_anew;
 
 -------------------------------------------------------------------------------
+-- execlave_enforce_strict answers an approval requirement (its request must commit)
+-------------------------------------------------------------------------------
+SELECT appr_shape(execlave_enforce_strict('appr-agent', 'refund order 5', NULL, NULL, ARRAY['refund_order']))
+       - '{violations,warnings}'::text[] AS strict_answer;
+SELECT count(*) AS strict_request FROM execlave.approvals WHERE context ->> 'input' = 'refund order 5' AND status = 'pending';
+
+-------------------------------------------------------------------------------
+-- The normalized context
+-------------------------------------------------------------------------------
+SELECT execlave.approval_context('x', 2.500, ARRAY['b', 'a', 'b'], '{"environment": "prod", "k": 1}') AS normalized,
+       execlave.approval_context('x', NULL, '{}', '{}') AS minimal,
+       execlave.approval_context('x', 2.5, ARRAY['a', 'b'], '{"k": 1, "environment": "prod"}')
+         = execlave.approval_context_of('{"input": "x", "estimatedCost": 2.50, "tools": ["b", "a"], "environment": "prod", "metadata": {"k": 1}}')
+         AS sql_and_sdk_agree;
+
+-------------------------------------------------------------------------------
 -- Ingestion: require_approval behaves like flag
 -------------------------------------------------------------------------------
 INSERT INTO execlave.traces (agent_key, trace_id, input, tools) VALUES ('appr-agent', 'tr_appr_1', 'refund', ARRAY['refund_order']);
