@@ -33,6 +33,7 @@ OBJS = \
 	src/webhooks.o \
 	src/webhook_worker.o \
 	src/apikeys.o \
+	src/approvals.o \
 	src/otlp.o \
 	src/proto/otlp_trace.pb-c.o \
 	src/standalone/otlp_map.o \
@@ -51,7 +52,7 @@ EXECLAVE_SCRIPTS = execlave--0.1.0 execlave--0.1.0--0.1.1 execlave--0.1.1--0.1.2
 DATA_built = $(patsubst %,sql/%.sql,$(EXECLAVE_SCRIPTS))
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api otlp bad_input dashboard
+REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api approvals otlp bad_input dashboard
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user
@@ -59,7 +60,7 @@ TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/standalone -I$(srcdir)/src/proto
-SHLIB_LINK = -lcurl -lprotobuf-c -lz
+SHLIB_LINK = -lcurl -lprotobuf-c -lz -lsodium
 # The code builds without warnings; scripts/test.sh builds with WERROR=1 so a warning fails the suite.
 # -MMD -MP: each object's header dependencies, generated as it compiles.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \

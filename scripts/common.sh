@@ -21,7 +21,7 @@ unset LC_ALL LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME LANG
 # Debian packages execlave needs to build, run and test.
 DEPS=(make gcc libc6-dev
       postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron
-      postgresql-$PG_MAJOR-pgtap libcurl4-openssl-dev libipc-run-perl perl
+      postgresql-$PG_MAJOR-pgtap libcurl4-openssl-dev libsodium-dev libipc-run-perl perl
       libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
 # ... and the fuzzing harnesses (test/fuzz, run by scripts/test.sh for 30 s each).
 FUZZ_DEPS=(clang-14 libclang-rt-14-dev libssl-dev)

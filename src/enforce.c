@@ -4,7 +4,11 @@
  *		check of a request against the agent's policies.  A paused or archived
  *		agent is refused before any policy runs; violations are recorded in the
  *		caller's transaction, or committed separately (recorder.c) when the call
- *		raises EX003 or the transaction is read-only.
+ *		raises EX003 or the transaction is read-only.  When a require_approval
+ *		policy fires and no block policy does, execlave.approval_gate (through
+ *		sqlcall.c) consumes an approval of this action context or returns its
+ *		pending request: the answer says allowed, or requires_approval with
+ *		the request's id.
  */
 
 #include "policy.h"
@@ -25,6 +29,7 @@
 #include "money.h"
 #include "policy_eval.h"
 #include "recorder.h"
+#include "sqlcall.h"
 #include "violations.h"
 
 
@@ -80,6 +85,69 @@ append_answer_violations(StringInfo buf, List *violations)
 	}
 }
 
+/* A string field of a jsonb object, or NULL. */
+static char *
+jsonb_string(Jsonb *j, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&j->root, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * The approval gate of a request that require_approval policies stopped:
+ * *consumed tells whether an approval of this context was used up; the
+ * request's id (and, pending, its expiry) are returned.
+ */
+static void
+approval_gate(FunctionCallInfo fcinfo, const PolicyRequest *req, const PolicyOutcome *out,
+			  bool *consumed, char **id, char **expires_at)
+{
+	StringInfoData pol;
+	ListCell   *lc;
+	int			timeout = APPROVAL_TIMEOUT_MAX;
+	Jsonb	   *res;
+	char	   *status;
+
+	if (RecoveryInProgress() || XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("a request that needs approval cannot be checked in a read-only transaction"),
+				 errhint("Call execlave_enforce on the primary, in a read-write transaction: its approval request is written there.")));
+	initStringInfo(&pol);
+	appendStringInfoChar(&pol, '[');
+	foreach(lc, out->violations)
+	{
+		PolicyViolation *v = lfirst(lc);
+		pg_uuid_t	pid = v->policy_id;
+
+		if (v->mode != MODE_REQUIRE_APPROVAL)
+			continue;
+		timeout = Min(timeout, v->approval_timeout);
+		appendStringInfo(&pol, "%s{\"policy_id\": \"%s\", \"policy_name\": ", pol.len > 1 ? ", " : "",
+						 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&pid))));
+		escape_json(&pol, v->policy_name);
+		appendStringInfo(&pol, ", \"policy_type\": \"%s\", \"message\": ", execlave_policy_type_names[v->type]);
+		escape_json(&pol, v->message);
+		appendStringInfoChar(&pol, '}');
+	}
+	appendStringInfoChar(&pol, ']');
+	res = DatumGetJsonbP(execlave_sql_approval_gate(&req->agent_id, req->agent_key,
+													PG_GETARG_DATUM(1),
+													PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3),
+													PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4),
+													PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5),
+													pol.data, timeout));
+	status = jsonb_string(res, "status");
+	*id = jsonb_string(res, "id");
+	*expires_at = jsonb_string(res, "expires_at");
+	if (status == NULL || *id == NULL)
+		elog(ERROR, "execlave.approval_gate gave no status or id");
+	*consumed = strcmp(status, "consumed") == 0;
+}
+
 /* Shared body of execlave_enforce and execlave_enforce_strict. */
 static Datum
 enforce(FunctionCallInfo fcinfo, bool strict)
@@ -90,6 +158,10 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 	StringInfoData buf;
 	ListCell   *lc;
 	bool		recorded = false;
+	bool		approval = false;
+	bool		consumed = false;
+	char	   *approval_id = NULL;
+	char	   *approval_expires = NULL;
 	char	   *system_message = NULL;
 	Jsonb	   *metadata = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 
@@ -209,8 +281,29 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 						 : "The violations could not be recorded.")));
 	}
 
+	/*
+	 * require_approval (no block): allowed if an approval of this context is
+	 * consumed now, else the pending request's id.  Not raised by
+	 * execlave_enforce_strict either: the request must commit for an
+	 * approver to see it.
+	 */
+	if (!out.blocked && out.needs_approval)
+	{
+		approval = true;
+		approval_gate(fcinfo, &req, &out, &consumed, &approval_id, &approval_expires);
+	}
+
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"allowed\": %s, \"violations\": [", out.blocked ? "false" : "true");
+	appendStringInfo(&buf, "{\"allowed\": %s, ", out.blocked || (approval && !consumed) ? "false" : "true");
+	if (approval && consumed)
+		appendStringInfo(&buf, "\"approval_consumed\": true, \"approval_request_id\": \"%s\", ", approval_id);
+	else if (approval)
+	{
+		appendStringInfo(&buf, "\"requires_approval\": true, \"approval_request_id\": \"%s\", ", approval_id);
+		if (approval_expires != NULL)
+			appendStringInfo(&buf, "\"approval_expires_at\": \"%s\", ", approval_expires);
+	}
+	appendStringInfoString(&buf, "\"violations\": [");
 	append_answer_violations(&buf, out.violations);
 	appendStringInfoString(&buf, "], \"warnings\": [");
 	foreach(lc, out.warnings)

@@ -49,8 +49,15 @@ typedef enum PolicyMode
 {
 	MODE_LOG = 0,
 	MODE_FLAG,
-	MODE_BLOCK
+	MODE_BLOCK,
+	MODE_REQUIRE_APPROVAL		/* enforce: a human approves; ingestion: as flag */
 } PolicyMode;
+
+#define POLICY_NUM_MODES 4
+
+/* Life of an approval request (require_approval), in seconds: default, bounds. */
+#define APPROVAL_TIMEOUT_DEFAULT	1800
+#define APPROVAL_TIMEOUT_MAX		604800
 
 /* One entry of an allow or deny list: an exact name, or a prefix ("gpt-4*"). */
 typedef struct NameRule
@@ -76,6 +83,7 @@ typedef struct CompiledPolicy
 	char	   *name;
 	PolicyType	type;
 	PolicyMode	mode;
+	int			approval_timeout;	/* seconds (require_approval) */
 	int			nagents;		/* 0: every agent */
 	pg_uuid_t  *agents;			/* sorted */
 
@@ -157,6 +165,7 @@ typedef struct PolicyViolation
 	char	   *message;
 	char	   *details;		/* JSON object text */
 	char	   *pause_reason;	/* pause the agent when recorded (cost policies) */
+	int			approval_timeout;	/* seconds, for require_approval */
 } PolicyViolation;
 
 typedef struct PolicyOutcome
@@ -165,6 +174,7 @@ typedef struct PolicyOutcome
 	List	   *warnings;		/* of char * */
 	bool		blocked;		/* some violation is in block mode */
 	bool		flagged;		/* some violation is in flag mode */
+	bool		needs_approval; /* some violation is in require_approval mode */
 	bool		windowed;		/* windowed policies were evaluated (usage_limits.c) */
 	List	   *input_masks;	/* of MaskSpan *, from masking policies */
 	List	   *output_masks;
@@ -172,7 +182,7 @@ typedef struct PolicyOutcome
 
 /* policy_config.c */
 extern const char *const execlave_policy_type_names[POLICY_NUM_TYPES];
-extern const char *const execlave_policy_mode_names[3];
+extern const char *const execlave_policy_mode_names[POLICY_NUM_MODES];
 extern PolicyType execlave_policy_type(const char *name);
 extern PolicyMode execlave_policy_mode(const char *name, bool *alias);
 extern void execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config,

@@ -27,7 +27,7 @@ const char *const execlave_policy_type_names[POLICY_NUM_TYPES] = {
 	"rate_limit", "cost_limit", "budget_cap"
 };
 
-const char *const execlave_policy_mode_names[3] = {"log", "flag", "block"};
+const char *const execlave_policy_mode_names[POLICY_NUM_MODES] = {"log", "flag", "block", "require_approval"};
 
 /* Longest name in an allow or deny list, and most entries in a list. */
 #define MAX_RULE_LEN		200
@@ -103,7 +103,7 @@ PolicyMode
 execlave_policy_mode(const char *name, bool *alias)
 {
 	*alias = false;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < POLICY_NUM_MODES; i++)
 		if (strcmp(name, execlave_policy_mode_names[i]) == 0)
 			return (PolicyMode) i;
 	if (strcmp(name, "monitor") == 0 || strcmp(name, "warn") == 0 ||
@@ -115,7 +115,7 @@ execlave_policy_mode(const char *name, bool *alias)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown policy mode \"%s\"", name),
-			 errhint("Valid modes: log, flag, block.")));
+			 errhint("Valid modes: log, flag, block, require_approval.")));
 	return MODE_LOG;			/* keep compiler quiet */
 }
 
@@ -514,10 +514,16 @@ read_pii_types(const ConfigCtx *c, const JsonbValue *v)
 	return mask;
 }
 
+/* Keys every type accepts. */
+static const char *const keys_common[] = {"approval_timeout_seconds", NULL};
+
 /* Is key one of the type's keys? */
 static bool
 key_known(PolicyType type, const char *key)
 {
+	for (const char *const *k = keys_common; *k != NULL; k++)
+		if (strcmp(*k, key) == 0)
+			return true;
 	for (const char *const *k = type_keys[type]; *k != NULL; k++)
 		if (strcmp(*k, key) == 0)
 			return true;
@@ -533,6 +539,8 @@ key_list(PolicyType type)
 	initStringInfo(&buf);
 	for (const char *const *k = type_keys[type]; *k != NULL; k++)
 		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", *k);
+	for (const char *const *k = keys_common; *k != NULL; k++)
+		appendStringInfo(&buf, ", %s", *k);
 	return buf.data;
 }
 
@@ -630,6 +638,7 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 	p->thresholds[0] = 80;
 	p->thresholds[1] = 100;
 	p->action = LIMIT_BLOCK;
+	p->approval_timeout = APPROVAL_TIMEOUT_DEFAULT;
 
 	if (!JB_ROOT_IS_OBJECT(config) || JB_ROOT_IS_SCALAR(config))
 		ereport(ERROR,
@@ -705,6 +714,15 @@ execlave_policy_compile(CompiledPolicy *p, PolicyType type, Jsonb *config, Memor
 		else if (strcmp(key, "action") == 0)
 			p->action = (LimitAction) read_choice(&c, &v, limit_action_names,
 												  "\"block\", \"warn\" or \"pause_agent\"");
+		else if (strcmp(key, "approval_timeout_seconds") == 0)
+		{
+			double		d = read_number(&c, &v);
+
+			if (!whole_in_range(d, v.val.numeric, 1, APPROVAL_TIMEOUT_MAX))
+				config_error(&c, "must be a whole number of seconds from 1 to %d (got %g)",
+							 APPROVAL_TIMEOUT_MAX, d);
+			p->approval_timeout = (int) d;
+		}
 		else if (strcmp(key, "scope") == 0)
 			p->budget_per_policy = read_choice(&c, &v, budget_scope_names,
 											   "\"agent\" or \"policy\"") == 1;

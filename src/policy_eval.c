@@ -562,5 +562,24 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 		execlave_limits_evaluate(req, windowed, nwindowed, out);
 	/* (an error skips this: the end of the transaction drops the pin) */
 	execlave_policies_unpin(set);
+
+	/*
+	 * At ingestion require_approval behaves like flag: a trace records what
+	 * already happened, there is nothing left to approve.
+	 */
+	if (req->ingestion && out->needs_approval)
+	{
+		ListCell   *lc;
+
+		foreach(lc, out->violations)
+		{
+			PolicyViolation *v = lfirst(lc);
+
+			if (v->mode == MODE_REQUIRE_APPROVAL)
+				v->mode = MODE_FLAG;
+		}
+		out->needs_approval = false;
+		out->flagged = true;
+	}
 }
 

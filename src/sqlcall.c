@@ -119,6 +119,49 @@ execlave_sql_pause_for_policy(const pg_uuid_t *agent, const char *reason)
 }
 
 /*
+ * Call execlave.approval_gate(agent, agent_key, input, estimated_cost, tools,
+ * metadata, policies, timeout_s) in this transaction: consume an approval of
+ * this action context, else the pending request (created if need be).
+ * Datum arguments are (Datum) 0 for NULL.  Returns the jsonb answer.
+ */
+Datum
+execlave_sql_approval_gate(const pg_uuid_t *agent, const char *agent_key, Datum input,
+						   Datum estimated_cost, Datum tools, Datum metadata,
+						   const char *policies, int timeout_s)
+{
+	Oid			types[8] = {UUIDOID, TEXTOID, TEXTOID, NUMERICOID, TEXTARRAYOID, JSONBOID,
+	JSONBOID, INT4OID};
+	Datum		args[8];
+	Oid			fn;
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	LOCAL_FCINFO(fcinfo, 8);
+
+	args[0] = UUIDPGetDatum(agent);
+	args[1] = CStringGetTextDatum(agent_key);
+	args[2] = input;
+	args[3] = estimated_cost;
+	args[4] = tools;
+	args[5] = metadata;
+	args[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum(policies));
+	args[7] = Int32GetDatum(timeout_s);
+	fn = LookupFuncName(list_make2(makeString(EXECLAVE_SCHEMA), makeString("approval_gate")),
+						8, types, false);
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 8, InvalidOid, NULL, NULL);
+	for (int i = 0; i < 8; i++)
+	{
+		fcinfo->args[i].value = args[i];
+		fcinfo->args[i].isnull = (i >= 2 && i <= 5 && args[i] == (Datum) 0);
+	}
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		elog(ERROR, "execlave.approval_gate returned NULL");
+	return result;
+}
+
+/*
  * Pin search_path = pg_catalog, pg_temp until execlave_unpin_search_path
  * (or the end of the (sub)transaction, which unwinds it on error).
  */

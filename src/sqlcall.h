@@ -23,6 +23,9 @@ extern void execlave_call_internal(const char *name, int nargs, Oid *argtypes, D
 extern void execlave_sql_record_violations(const char *json);
 extern void execlave_sql_emit_signals(const char *type, const pg_uuid_t *agent, const char *json);
 extern void execlave_sql_pause_for_policy(const pg_uuid_t *agent, const char *reason);
+extern Datum execlave_sql_approval_gate(const pg_uuid_t *agent, const char *agent_key,
+										Datum input, Datum estimated_cost, Datum tools,
+										Datum metadata, const char *policies, int timeout_s);
 extern int	execlave_pin_search_path(void);
 extern void execlave_unpin_search_path(int nest);
 

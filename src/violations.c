@@ -34,6 +34,7 @@ execlave_add_violation(PolicyOutcome *out, const CompiledPolicy *p, PolicyMode m
 	v->mode = mode;
 	v->message = message;
 	v->details = details;
+	v->approval_timeout = p->approval_timeout;
 	out->violations = lappend(out->violations, v);
 	if (mode == MODE_BLOCK)
 		out->blocked = true;
@@ -41,6 +42,8 @@ execlave_add_violation(PolicyOutcome *out, const CompiledPolicy *p, PolicyMode m
 	{
 		if (mode == MODE_FLAG)
 			out->flagged = true;
+		else if (mode == MODE_REQUIRE_APPROVAL)
+			out->needs_approval = true;
 		out->warnings = lappend(out->warnings,
 								psprintf("policy \"%s\" (%s, %s): %s", p->name,
 										 execlave_policy_type_names[p->type],

@@ -820,15 +820,16 @@ static const char *const readme_types[POLICY_NUM_TYPES] = {
 	"tool_access", "rate_limit", "cost_limit", "budget_cap"
 };
 
-static const char *const readme_keys[POLICY_NUM_TYPES][6] = {
-	[POLICY_PROMPT_INJECTION] = {"threshold", "scan_input", "scan_output", "builtin_patterns", "patterns", NULL},
-	[POLICY_PII_DETECTION] = {"types", "scan_input", "scan_output", "mask", NULL},
-	[POLICY_MODEL_ALLOWLIST] = {"allow", "deny", "require_model", NULL},
-	[POLICY_TOKEN_LIMIT] = {"max_total_tokens", "max_prompt_tokens", "max_completion_tokens", NULL},
-	[POLICY_TOOL_ACCESS] = {"allow", "deny", NULL},
-	[POLICY_RATE_LIMIT] = {"max_requests_per_minute", "max_requests_per_hour", NULL},
-	[POLICY_COST_LIMIT] = {"max_cost_per_trace", "max_cost_per_day", "warning_thresholds", "action", NULL},
-	[POLICY_BUDGET_CAP] = {"max_cost_per_month", "scope", "warning_thresholds", "action", NULL},
+/* (every type also takes approval_timeout_seconds, the require_approval mode's option) */
+static const char *const readme_keys[POLICY_NUM_TYPES][7] = {
+	[POLICY_PROMPT_INJECTION] = {"threshold", "scan_input", "scan_output", "builtin_patterns", "patterns", "approval_timeout_seconds", NULL},
+	[POLICY_PII_DETECTION] = {"types", "scan_input", "scan_output", "mask", "approval_timeout_seconds", NULL},
+	[POLICY_MODEL_ALLOWLIST] = {"allow", "deny", "require_model", "approval_timeout_seconds", NULL},
+	[POLICY_TOKEN_LIMIT] = {"max_total_tokens", "max_prompt_tokens", "max_completion_tokens", "approval_timeout_seconds", NULL},
+	[POLICY_TOOL_ACCESS] = {"allow", "deny", "approval_timeout_seconds", NULL},
+	[POLICY_RATE_LIMIT] = {"max_requests_per_minute", "max_requests_per_hour", "approval_timeout_seconds", NULL},
+	[POLICY_COST_LIMIT] = {"max_cost_per_trace", "max_cost_per_day", "warning_thresholds", "action", "approval_timeout_seconds", NULL},
+	[POLICY_BUDGET_CAP] = {"max_cost_per_month", "scope", "warning_thresholds", "action", "approval_timeout_seconds", NULL},
 };
 
 static const char *const readme_pii[PII_NUM_TYPES] = {
@@ -917,6 +918,7 @@ typedef struct Ref
 	int			nthresholds;
 	int			thresholds[MAX_COST_THRESHOLDS];
 	int			action;
+	int			approval_timeout;
 } Ref;
 
 static bool ref_fail(Ref *r, const char *fmt,...) __attribute__((format(printf, 2, 3)));
@@ -1418,6 +1420,7 @@ ref_compile(PolicyType type, const ShimNode *root, Ref *r)
 	r->thresholds[0] = 80;
 	r->thresholds[1] = 100;
 	r->action = LIMIT_BLOCK;
+	r->approval_timeout = 1800;
 
 	if (root->kind != SK_OBJECT)
 	{
@@ -1490,6 +1493,14 @@ ref_compile(PolicyType type, const ShimNode *root, Ref *r)
 		else if (str_is(k, "action"))
 			ok = ref_choice(v, readme_actions, 3, "\"block\", \"warn\" or \"pause_agent\"",
 							&r->action, r);
+		else if (str_is(k, "approval_timeout_seconds"))
+		{
+			ok = ref_number(v, &d, r);
+			if (ok && !ref_in_range(v, d, true, 1, false, 604800))
+				ok = ref_fail(r, "must be a whole number of seconds from 1 to 604800 (got %g)", d);
+			if (ok)
+				r->approval_timeout = (int) d;
+		}
 		else if (str_is(k, "scope"))
 		{
 			int			scope = 0;
@@ -1916,6 +1927,8 @@ check_compiled(const CompiledPolicy *p, PolicyType type, const Ref *r, MemoryCon
 			 (long long) p->max_total, (long long) p->max_prompt,
 			 (long long) p->max_completion, (long long) r->max_total,
 			 (long long) r->max_prompt, (long long) r->max_completion);
+	if (p->approval_timeout != r->approval_timeout)
+		fail("approval timeout %d, expected %d", p->approval_timeout, r->approval_timeout);
 	if (p->max_per_minute != r->per_minute || p->max_per_hour != r->per_hour)
 		fail("request limits %lld/%lld, expected %lld/%lld",
 			 (long long) p->max_per_minute, (long long) p->max_per_hour,
@@ -2113,7 +2126,7 @@ static const char *const other_keys[] = {
 	"mask", "allow", "deny", "require_model", "max_total_tokens", "max_prompt_tokens",
 	"max_completion_tokens", "max_requests_per_minute", "max_requests_per_hour",
 	"max_cost_per_trace", "max_cost_per_day", "max_cost_per_month", "warning_thresholds",
-	"action", "scope"
+	"action", "scope", "approval_timeout_seconds"
 };
 
 #define NUM_OTHER_KEYS ((int) (sizeof(other_keys) / sizeof(other_keys[0])))
@@ -2216,7 +2229,7 @@ fuzz_config(PolicyType type, int sel, const unsigned char *text, size_t len)
 static void
 fuzz_names(const char *name)
 {
-	static const char *const modes[] = {"log", "flag", "block"};
+	static const char *const modes[] = {"log", "flag", "block", "require_approval"};
 	static const char *const aliases[] = {"monitor", "warn", "log_only"};
 	NameCall	c = {.name = name};
 	Outcome		o;
@@ -2249,10 +2262,11 @@ fuzz_names(const char *name)
 	}
 
 	want = -1;
-	for (int m = 0; m < 3; m++)
-	{
+	for (int m = 0; m < 4; m++)
 		if (strcmp(name, modes[m]) == 0)
 			want = m;
+	for (int m = 0; m < 3; m++)
+	{
 		if (strcmp(name, aliases[m]) == 0)
 		{
 			want = MODE_LOG;
@@ -2290,6 +2304,7 @@ static const struct
 	const char *json;
 }			readme_examples[] = {
 	{POLICY_PROMPT_INJECTION, "{}"},
+	{POLICY_TOOL_ACCESS, "{\"deny\": [\"refund*\"], \"approval_timeout_seconds\": 900}"},
 	{POLICY_PROMPT_INJECTION, "{\"threshold\": 0.8, \"scan_input\": true, \"scan_output\": false, \"builtin_patterns\": true,\n"
 	" \"patterns\": [\"open the pod bay doors\", {\"pattern\": \"sudo mode\", \"weight\": 0.6}]}"},
 	{POLICY_PII_DETECTION, "{\"mask\": true}"},
@@ -2310,6 +2325,8 @@ static const struct
 	const char *message;
 }			expected_errors[] = {
 	{POLICY_PROMPT_INJECTION, "{\"treshold\": 0.5}", "invalid prompt_injection policy config: unknown key \"treshold\""},
+	{POLICY_TOOL_ACCESS, "{\"deny\": [\"x\"], \"approval_timeout_seconds\": 0}", "invalid tool_access policy config: key \"approval_timeout_seconds\" must be a whole number of seconds from 1 to 604800 (got 0)"},
+	{POLICY_TOOL_ACCESS, "{\"deny\": [\"x\"], \"approval_timeout_seconds\": 604801}", "invalid tool_access policy config: key \"approval_timeout_seconds\" must be a whole number of seconds from 1 to 604800 (got 604801)"},
 	{POLICY_PROMPT_INJECTION, "{\"threshold\": 1.5}", "invalid prompt_injection policy config: key \"threshold\" must be greater than 0 and at most 1 (got 1.5)"},
 	{POLICY_PROMPT_INJECTION, "{\"patterns\": [\"ok\", \"   \"]}", "invalid prompt_injection policy config: key \"patterns\" element 2: pattern is empty"},
 	{POLICY_PROMPT_INJECTION, "{\"builtin_patterns\": false}", "invalid prompt_injection policy config: key \"patterns\" is empty while builtin_patterns is false: the policy would check nothing"},
@@ -2510,9 +2527,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	if (strcmp(execlave_policy_mode_names[MODE_LOG], "log") != 0 ||
 		strcmp(execlave_policy_mode_names[MODE_FLAG], "flag") != 0 ||
-		strcmp(execlave_policy_mode_names[MODE_BLOCK], "block") != 0)
-		fail("mode names are not log, flag, block");
+		strcmp(execlave_policy_mode_names[MODE_BLOCK], "block") != 0 ||
+		strcmp(execlave_policy_mode_names[MODE_REQUIRE_APPROVAL], "require_approval") != 0)
+		fail("mode names are not log, flag, block, require_approval");
 	fuzz_names("log");
+	fuzz_names("require_approval");
 	fuzz_names("monitor");
 	fuzz_names("");
 	fuzz_names("Block");

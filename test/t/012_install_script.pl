@@ -1,7 +1,8 @@
 # Static checks of the install and upgrade scripts (no server): they never
 # adopt objects somebody else may have created (no CREATE OR REPLACE, no
 # CREATE ... IF NOT EXISTS; an upgrade script may CREATE OR REPLACE only a
-# function an earlier script created), and @extschema@ appears only outside
+# function an earlier script, or an earlier part of its own, created), and
+# @extschema@ appears only outside
 # quoted strings (never inside '...' or a dollar-quoted function body).  The
 # first release's install script is never edited.
 use strict;
@@ -64,10 +65,16 @@ for my $file (@scripts)
 	}
 	if ($upgrade)
 	{
-		my @replaced = $code =~ /\bCREATE\s+OR\s+REPLACE\s+FUNCTION\s+([\w.\@]+)/gi;
 		unlike($code, qr/\bCREATE\s+OR\s+REPLACE\s+(?!FUNCTION\b)/i, "$file: CREATE OR REPLACE only of functions");
-		my @foreign = grep { !$created{lc $_} } @replaced;
-		is_deeply(\@foreign, [], "$file: CREATE OR REPLACE only of functions an earlier script created");
+		# in order: a later part of a script may replace what an earlier part created
+		my (@foreign, %mine);
+		while ($code =~ /\bCREATE\s+(OR\s+REPLACE\s+)?FUNCTION\s+([\w.\@]+)/gi)
+		{
+			my ($replace, $name) = ($1, lc $2);
+			push @foreign, $name if $replace && !$created{$name} && !$mine{$name};
+			$mine{$name} = 1;
+		}
+		is_deeply(\@foreign, [], "$file: CREATE OR REPLACE only of functions an earlier script (or part) created");
 	}
 	else
 	{

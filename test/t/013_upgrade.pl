@@ -147,6 +147,18 @@ is($node->safe_psql('old', q{SELECT last_status FROM execlave.maintenance_status
 is($node->safe_psql('old', q{SELECT count(*) FROM pg_roles WHERE rolname = 'execlave_worker' AND NOT rolcanlogin AND NOT rolsuper}),
 	'1', '0.1.2: the worker role exists, cannot log in and is no superuser');
 
+# and human approval, for an agent from 0.1.0
+$node->safe_psql('old', q{SELECT execlave_create_policy('approve-refunds', 'tool_access', 'require_approval', '{"deny": ["refund*"]}')});
+my $approval = $node->safe_psql('old', q{SELECT execlave_enforce('planner', 'refund', tools => ARRAY['refund_order']) ->> 'approval_request_id'});
+like($approval, qr/^[0-9a-f-]{36}$/, '0.1.2: a require_approval policy asks for approval after the update');
+$node->safe_psql('old', qq{SELECT execlave_approve('$approval', 'ok')});
+is($node->safe_psql('old', q{SELECT execlave_enforce('planner', 'refund', tools => ARRAY['refund_order']) ->> 'allowed'}), 'true',
+	'0.1.2: and lets the approved request through once');
+is($node->safe_psql('old', q{SELECT string_agg(event_type, ',' ORDER BY id) FROM execlave.events WHERE event_type LIKE 'approval.%'}),
+	'approval.requested,approval.resolved', '0.1.2: with its events');
+is($node->safe_psql('old', q{SELECT count(*) FROM execlave_approval_public_key()}), '1', '0.1.2: the upgraded database has its signing key');
+$node->safe_psql('old', q{SELECT execlave_drop_policy('approve-refunds')});
+
 # --- same catalog as a fresh install ----------------------------------------------
 $node->safe_psql('fresh', 'CREATE EXTENSION execlave');
 
@@ -179,13 +191,14 @@ ok(length($cat_fresh) > 1000, 'the catalog query sees the extension');
 is($cat_old, $cat_fresh, 'the upgraded extension has the same objects, definitions and privileges as a fresh install');
 
 my $constraints = q{
-    SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\n' ORDER BY 1)
+    SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\n'
+                      ORDER BY conrelid::regclass::text, conname)
     FROM pg_constraint WHERE connamespace = 'execlave'::regnamespace AND conrelid <> 0
       AND conrelid::regclass::text NOT LIKE 'execlave.traces_p%'};
 is($node->safe_psql('old', $constraints), $node->safe_psql('fresh', $constraints),
 	'and the same constraints');
 my $triggers = q{
-    SELECT string_agg(tgrelid::regclass || ' ' || pg_get_triggerdef(oid), E'\n' ORDER BY 1)
+    SELECT string_agg(tgrelid::regclass || ' ' || pg_get_triggerdef(oid), E'\n' ORDER BY tgrelid::regclass::text, tgname)
     FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'execlave.%'
       AND tgrelid::regclass::text NOT LIKE 'execlave.traces_p%'};
 is($node->safe_psql('old', $triggers), $node->safe_psql('fresh', $triggers), 'and the same triggers');

@@ -737,6 +737,45 @@ step('HTTP API with an agent key', sub {
 	}
 });
 
+step('human approval (SQL and HTTP)', sub {
+	as_ok('alice', q{SELECT execlave_register_agent('approver-bot');
+        SELECT execlave_create_policy('needs-approval', 'tool_access', 'require_approval', '{"deny": ["refund*"]}',
+                                      ARRAY['approver-bot', 'api-agent'])}, 'a require_approval policy');
+	my $ctx = q{'refund 1', NULL, 2.5, ARRAY['refund_order'], '{"environment": "prod"}'};
+	my $id = as_ok('bob', "SELECT execlave_enforce('approver-bot', $ctx)->>'approval_request_id'", 'execlave_enforce: approval required');
+	like($id // '', qr/^[0-9a-f-]{36}$/, 'a pending request');
+	is(as_ok('alice', "SELECT execlave_approve('$id', 'ok')->>'status'", 'execlave_approve'), 'approved', 'approved');
+	is(as_ok('carol', qq{SELECT execlave_verify_approval('$id', '{"input": "refund 1", "environment": "prod", "estimatedCost": 2.5,
+        "tools": ["refund_order"]}')->>'valid'; SELECT count(*) FROM execlave_approval_public_key()},
+		'execlave_verify_approval, execlave_approval_public_key (reader)'), "true\n1", 'valid, one key');
+	is(as_ok('bob', "SELECT execlave_enforce('approver-bot', $ctx)->>'allowed'", 'execlave_enforce: the approval consumed'), 'true', 'allowed once');
+	$id = as_ok('bob', "SELECT execlave_enforce('approver-bot', $ctx)->>'approval_request_id'", 'execlave_enforce: asks again');
+	is(as_ok('alice', "SELECT execlave_deny('$id', 'no')->>'status'", 'execlave_deny'), 'denied', 'denied');
+	as_ok('bob', "SELECT execlave_enforce('approver-bot', $ctx)", 'another request');
+	as_ok('alice', q{SELECT execlave_pause_agent('approver-bot', 'cancel its requests'); SELECT execlave_resume_agent('approver-bot')},
+		'a pause cancels the pending request');
+	is(look(q{SELECT count(*) FROM execlave.approvals a JOIN execlave.agents g ON g.id = a.agent_id
+              WHERE g.key = 'approver-bot' AND a.status = 'cancelled'}), '1', 'cancelled');
+	my $r = hosted_is('POST', '/api/v1/policies/enforce', { agentId => 'api-agent', input => 'refund 2', tools => ['refund_order'] },
+		$agent_key, 202, 'enforce (approval required)');
+	my $hid = ref $r->{body} ? $r->{body}{approvalRequestId} // '' : '';
+	hosted_is('GET', "/api/v1/approvals/$hid", undef, $agent_key, 200, 'poll (agent key)');
+	hosted_is('GET', '/api/v1/approvals', undef, $admin_key, 200, 'list (admin key)');
+	hosted_is('POST', "/api/v1/approvals/$hid/approve", { reason => 'x' }, $agent_key, 403, 'approve (agent key refused)');
+	hosted_is('POST', "/api/v1/approvals/$hid/approve", { reason => 'ok' }, $admin_key, 200, 'approve (admin key)');
+	hosted_is('POST', "/api/v1/approvals/$hid/verify", { actionContext => { input => 'refund 2', tools => ['refund_order'] } },
+		$agent_key, 200, 'verify (agent key: uses the approval)');
+	hosted_is('POST', "/api/v1/approvals/$hid/verify", { actionContext => { input => 'refund 2', tools => ['refund_order'] } },
+		$admin_key, 200, 'verify (admin key)');
+	hosted_is('POST', '/api/v1/policies/enforce', { agentId => 'api-agent', input => 'refund 2', tools => ['refund_order'] },
+		$agent_key, 202, 'enforce (used: asks again)');
+	$r = hosted_is('POST', '/api/v1/policies/enforce', { agentId => 'api-agent', input => 'refund 3', tools => ['refund_order'] },
+		$admin_key, 202, 'enforce (admin key, approval required)');
+	$hid = ref $r->{body} ? $r->{body}{approvalRequestId} // '' : '';
+	hosted_is('POST', "/api/approvals/$hid/deny", { reason => 'no' }, $admin_key, 200, 'deny (admin key)');
+	as_ok('alice', q{SELECT execlave_drop_policy('needs-approval')}, 'drop the policy');
+});
+
 step('webhook deliveries (worker, retry, test event, redeliver)', sub {
 	ok(wait_for(sub { look(qq{SELECT count(*) FROM execlave.deliveries WHERE webhook_id = '$wh{main}' AND status = 'succeeded' AND attempts >= 2}) > 0 }, 60 * $wait),
 		'deliveries to the failing-once endpoint succeed on a retry');

@@ -270,6 +270,19 @@ BEGIN
                 GET DIAGNOSTICS n = ROW_COUNT;
                 purged := purged || jsonb_build_object('violations', n);
             END IF;
+            -- approval requests: the clock has ended the open ones; the
+            -- closed ones go with the violations' retention
+            UPDATE execlave.approvals a SET status = 'expired'
+            WHERE a.status IN ('pending', 'approved') AND a.expires_at <= clock_timestamp();
+            GET DIAGNOSTICS n = ROW_COUNT;
+            purged := purged || jsonb_build_object('approvals_expired', n);
+            IF (cfg->>'violation_retention_days')::int > 0 THEN
+                DELETE FROM execlave.approvals a
+                WHERE a.status NOT IN ('pending', 'approved')
+                  AND a.requested_at < now() - make_interval(days => (cfg->>'violation_retention_days')::int);
+                GET DIAGNOSTICS n = ROW_COUNT;
+                purged := purged || jsonb_build_object('approvals', n);
+            END IF;
             IF (cfg->>'grant_retention_days')::int > 0 THEN
                 cutoff := now() - make_interval(days => (cfg->>'grant_retention_days')::int);
                 -- a grant another one replaces goes once its successor has gone

@@ -33,6 +33,9 @@ BEGIN
         WHEN sqlstate = 'EX003' THEN 403                       -- blocked by a policy
         WHEN sqlstate IN ('EX002', 'EX005', 'EX006', 'EX007', 'EX008', 'EX009') THEN 404
         WHEN sqlstate = 'EX004' THEN 409                       -- agent archived
+        WHEN sqlstate = 'EX012' THEN 404                       -- no such approval request
+        WHEN sqlstate = 'EX013' THEN 409                       -- approval request already decided
+        WHEN sqlstate = 'EX014' THEN 410                       -- approval request expired
         WHEN sqlstate = 'EX010' THEN 401                       -- not authenticated
         WHEN sqlstate = 'EX011' THEN 403                       -- authorization denied
         WHEN sqlstate IN ('23505', '23503', '55000') THEN 409  -- conflict
@@ -298,6 +301,8 @@ $$;
 -- A blocked check answers 403 (a paused agent 423) with the PGRST error body
 -- {code, message, details, hint} as before, but returns it instead of raising:
 -- the violations it recorded and their policy.violated deliveries commit.
+-- A require_approval policy answers 202 {allowed: false, requiresApproval,
+-- approvalRequestId}, committed with the pending request (70-approvals.sql).
 CREATE OR REPLACE FUNCTION execlave_api.enforce("agentId" text, input text, model text DEFAULT NULL,
                                                 "estimatedCost" numeric DEFAULT NULL, tools text[] DEFAULT NULL,
                                                 metadata jsonb DEFAULT NULL, environment text DEFAULT NULL)
@@ -319,7 +324,15 @@ BEGIN
                                 FROM jsonb_array_elements(r->'violations') v), '[]'),
         'warnings', r->'warnings');
     IF (r->>'allowed')::boolean THEN
+        IF (r->>'approval_consumed')::boolean THEN
+            answer := answer || jsonb_build_object('approvalConsumed', true, 'approvalRequestId', r->'approval_request_id');
+        END IF;
         RETURN answer;
+    END IF;
+    IF (r->>'requires_approval')::boolean THEN
+        PERFORM set_config('response.status', '202', true);
+        RETURN answer || jsonb_build_object('requiresApproval', true, 'approvalRequestId', r->'approval_request_id',
+                                            'approvalExpiresAt', r->'approval_expires_at');
     END IF;
     SELECT v->>'message' INTO sys FROM jsonb_array_elements(r->'violations') v WHERE v->>'type' = 'system' LIMIT 1;
     IF sys IS NOT NULL
@@ -336,7 +349,7 @@ EXCEPTION WHEN OTHERS THEN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 403 when blocked and 423 when the agent is paused (the answer in details), committed with the violations it recorded. Admin keys, or the agent''s own key';
+COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 202 with requiresApproval and approvalRequestId when a require_approval policy fired; 403 when blocked and 423 when the agent is paused (the answer in details), committed with what it recorded. Admin keys, or the agent''s own key';
 
 -- Batch ingestion.  The usual batch (every trace an object of known fields
 -- naming an agent the key may act for) is inserted by one statement, so
@@ -510,7 +523,12 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
         ('POST',  '/api/agents/authorize',         'authorize',      'any',   '{}'),
         ('POST',  '/api/webhooks',                 'create_webhook', 'admin', '{}'),
         ('POST',  '/api/policies/enforce',         'enforce',        'any',   '{}'),
-        ('POST',  '/api/traces/ingest',            'ingest_traces',  'any',   '{}')
+        ('POST',  '/api/traces/ingest',            'ingest_traces',  'any',   '{}'),
+        ('GET',   '/api/approvals',                'list_approvals', 'admin', '{status,agentId,limit}'),
+        ('GET',   '/api/approvals/{id}',           'get_approval',   'any',   '{}'),
+        ('POST',  '/api/approvals/{id}/verify',    'verify_approval','any',   '{}'),
+        ('POST',  '/api/approvals/{id}/approve',   'approve_approval', 'admin', '{}'),
+        ('POST',  '/api/approvals/{id}/deny',      'deny_approval',  'admin', '{}')
 $$;
 COMMENT ON FUNCTION execlave_api.routes() IS 'The hosted API''s routes (README: HTTP API): method, path ({id}: an agent''s UUID or key; /api paths also under /api/v1), handler, keys allowed, query parameters';
 
@@ -623,6 +641,9 @@ BEGIN
         WHEN sqlstate = 'EX003' THEN 'policy_blocked'
         WHEN sqlstate = 'EX004' THEN 'agent_archived'
         WHEN sqlstate = 'EX011' THEN 'not_authorized'
+        WHEN sqlstate = 'EX012' THEN 'approval_not_found'
+        WHEN sqlstate = 'EX013' THEN 'approval_already_decided'
+        WHEN sqlstate = 'EX014' THEN 'approval_expired'
         ELSE CASE status
             WHEN 400 THEN 'validation_error' WHEN 401 THEN 'unauthorized' WHEN 403 THEN 'forbidden'
             WHEN 404 THEN 'not_found' WHEN 409 THEN 'conflict' WHEN 423 THEN 'agent_paused'
@@ -924,9 +945,11 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_create_webhook(text, jsonb, jsonb) IS 'HTTP POST /api/webhooks: register an endpoint; 201 with its signing secret (this once); admin keys';
 
--- POST /api/policies/enforce: 200 allowed; 403 {allowed: false, violations}
--- when blocked or when the agent is paused or archived, committed with the
--- violations recorded (and their policy.violated deliveries).
+-- POST /api/policies/enforce: 200 allowed; 202 {requiresApproval,
+-- approvalRequestId} when a require_approval policy fired (the pending
+-- request committed); 403 {allowed: false, violations} when blocked or when
+-- the agent is paused or archived, committed with the violations recorded
+-- (and their policy.violated deliveries).
 CREATE FUNCTION execlave_api.http_enforce(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -965,6 +988,22 @@ BEGIN
         status := 200;
         answer := answer || jsonb_build_object('data', jsonb_build_object('allowed', true, 'violations', violations,
                                                                           'warnings', warnings));
+        IF (r ->> 'approval_consumed')::boolean THEN
+            answer := answer || jsonb_build_object('approvalConsumed', true, 'approvalRequestId', r -> 'approval_request_id');
+            answer := jsonb_set(answer, '{data}', (answer -> 'data')
+                || jsonb_build_object('approvalConsumed', true, 'approvalRequestId', r -> 'approval_request_id'));
+        END IF;
+        RETURN;
+    END IF;
+    -- a require_approval policy fired (and no block policy): 202, the
+    -- pending request's id; committed with it and its approval.requested event
+    IF (r ->> 'requires_approval')::boolean THEN
+        status := 202;
+        answer := answer || jsonb_build_object('success', true, 'requiresApproval', true,
+            'approvalRequestId', r -> 'approval_request_id', 'approvalExpiresAt', r -> 'approval_expires_at');
+        answer := answer || jsonb_build_object('data', jsonb_build_object('allowed', false, 'requiresApproval', true,
+            'approvalRequestId', r -> 'approval_request_id', 'approvalExpiresAt', r -> 'approval_expires_at',
+            'violations', violations, 'warnings', warnings));
         RETURN;
     END IF;
     status := 403;
@@ -976,7 +1015,7 @@ BEGIN
         ELSE jsonb_build_object('code', 'policy_blocked', 'message', 'request blocked by policy') END);
 END
 $$;
-COMMENT ON FUNCTION execlave_api.http_enforce(text, jsonb, jsonb) IS 'HTTP POST /api/policies/enforce: pre-execution check; 200 {allowed: true, violations, warnings}; 403 {allowed: false, violations} when blocked or the agent is paused, committed with its violations; admin keys, or the agent''s own key';
+COMMENT ON FUNCTION execlave_api.http_enforce(text, jsonb, jsonb) IS 'HTTP POST /api/policies/enforce: pre-execution check; 200 {allowed: true, violations, warnings}; 202 {requiresApproval: true, approvalRequestId} when a require_approval policy fired; 403 {allowed: false, violations} when blocked or the agent is paused; committed with what it recorded; admin keys, or the agent''s own key';
 
 -- POST /api/traces/ingest {"traces": [...]}: each trace in its own
 -- subtransaction (execlave_api.ingest_traces); the batch commits what was
@@ -1064,6 +1103,7 @@ DECLARE
 BEGIN
     -- the route: /health, or /api[/v1]/ and one of the paths of routes(),
     -- literally or with an agent reference as the segment after "agents"
+    -- (an approval request's id after "approvals")
     IF path = '/health' THEN
         tpl := path;
     ELSIF segs[2] = 'api' THEN
@@ -1072,9 +1112,9 @@ BEGIN
             tpl := '/api/' || array_to_string(segs, '/');
             IF strpos(tpl, '{') > 0 OR NOT routes ? tpl THEN
                 tpl := NULL;
-                IF segs[1] = 'agents' AND cardinality(segs) >= 2 THEN
+                IF segs[1] IN ('agents', 'approvals') AND cardinality(segs) >= 2 THEN
                     path_id := segs[2];
-                    tpl := '/api/agents/{id}' || coalesce('/' || segs[3], '');
+                    tpl := '/api/' || segs[1] || '/{id}' || coalesce('/' || segs[3], '');
                 END IF;
             END IF;
         END IF;
@@ -1152,6 +1192,11 @@ BEGIN
             WHEN 'create_webhook' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_create_webhook(path_id, query, body) h;
             WHEN 'enforce' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_enforce(path_id, query, body) h;
             WHEN 'ingest_traces' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_ingest_traces(path_id, query, body) h;
+            WHEN 'list_approvals' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_list_approvals(path_id, query, body) h;
+            WHEN 'get_approval' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_get_approval(path_id, query, body) h;
+            WHEN 'verify_approval' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_verify_approval(path_id, query, body) h;
+            WHEN 'approve_approval' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_approve_approval(path_id, query, body) h;
+            WHEN 'deny_approval' THEN SELECT h.status, h.answer INTO status, answer FROM execlave_api.http_deny_approval(path_id, query, body) h;
         END CASE;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
