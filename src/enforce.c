@@ -171,25 +171,23 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 
 	if (out.violations != NIL)
 	{
-		char	   *json = execlave_violations_json(&req, out.violations);
-
 		if (RecoveryInProgress())
 			out.warnings = lappend(out.warnings,
 								   pstrdup("violations not recorded: the server is a read-only standby"));
 		else if (out.blocked && strict)
 		{
-			execlave_record_durably(json);
+			execlave_record_durably(execlave_violations_json(&req, out.violations));
 			recorded = true;
 		}
 		else if (XactReadOnly)
 		{
 			/* a read-only transaction cannot write them itself */
-			execlave_record_durably(json);
+			execlave_record_durably(execlave_violations_json(&req, out.violations));
 			recorded = true;
 		}
 		else
 		{
-			execlave_record_violations(json);
+			execlave_insert_violations(&req, out.violations);
 			recorded = true;
 		}
 	}

@@ -266,7 +266,7 @@ apply_policies(HeapTuple tuple, TupleDesc desc, const PolicyRequest *reqp, bool 
 				 errhint("The violations are recorded in execlave.violations.")));
 	}
 
-	execlave_record_violations(execlave_violations_json(&req, out.violations));
+	execlave_insert_violations(&req, out.violations);
 	if (out.flagged)
 	{
 		cols[n] = memo_att[COL_STATUS];
