@@ -67,7 +67,21 @@ INSERT INTO execlave.traces (trace_id, agent_key, model, input) VALUES ('tr_hp_5
 RESET ROLE;
 SELECT trace_id, recorded_by FROM execlave.violations WHERE trace_id = 'tr_hp_5';
 
-SELECT execlave_drop_policy('hp-pii-log'), execlave_drop_policy('hp-model-flag');
+-- the policies that apply, remembered per agent and policy set: scopes hold
+-- across agents, and a change of scope takes effect at once
+SELECT execlave_register_agent('hp-other') AS hp_other \gset
+SELECT execlave_create_policy('hp-scoped', 'model_allowlist', 'log', '{"allow": ["gpt-4o"]}', ARRAY['hp-other']) IS NOT NULL AS created;
+INSERT INTO execlave.traces (trace_id, agent_key, model) VALUES ('tr_hp_s1', 'hp-agent', 'm1');
+INSERT INTO execlave.traces (trace_id, agent_key, model) VALUES ('tr_hp_s2', 'hp-other', 'm1');
+INSERT INTO execlave.traces (trace_id, agent_key, model) VALUES ('tr_hp_s3', 'hp-agent', 'm1');
+SELECT execlave_update_policy('hp-scoped', agents => ARRAY['hp-agent']) IS NOT NULL AS rescoped;
+INSERT INTO execlave.traces (trace_id, agent_key, model) VALUES ('tr_hp_s4', 'hp-other', 'm1');
+INSERT INTO execlave.traces (trace_id, agent_key, model) VALUES ('tr_hp_s5', 'hp-agent', 'm1');
+SELECT execlave_enforce('hp-other', 'hi', 'm1')->'violations' AS other_violations;
+SELECT trace_id, policy_name, agent_key FROM execlave.violations
+WHERE trace_id LIKE 'tr_hp_s%' AND policy_name = 'hp-scoped' ORDER BY id;
+
+SELECT execlave_drop_policy('hp-pii-log'), execlave_drop_policy('hp-model-flag'), execlave_drop_policy('hp-scoped');
 DROP TABLE public.hp_seen;
 DROP FUNCTION public.hp_note();
 DROP ROLE hp_app;
