@@ -81,6 +81,14 @@ SELECT execlave_enforce('hp-other', 'hi', 'm1')->'violations' AS other_violation
 SELECT trace_id, policy_name, agent_key FROM execlave.violations
 WHERE trace_id LIKE 'tr_hp_s%' AND policy_name = 'hp-scoped' ORDER BY id;
 
+-- enforce answers (the last one is remembered): a repeated text answers the
+-- same, another one in between answers its own
+SELECT a1 = a3 AS same, a1 <> a2 AS differ, a1 AS answer1, a2->'violations'->0->>'message' AS answer2
+FROM (SELECT execlave_enforce('hp-agent', 'hello', 'gpt-4o') AS a1,
+             execlave_enforce('hp-agent', 'mail jane.doe@example.com', 'gpt-4o') AS a2,
+             execlave_enforce('hp-agent', 'hello', 'gpt-4o') AS a3) s;
+SELECT execlave_enforce('hp-agent', 'hello', 'gpt-4o') AS again;
+
 SELECT execlave_drop_policy('hp-pii-log'), execlave_drop_policy('hp-model-flag'), execlave_drop_policy('hp-scoped');
 DROP TABLE public.hp_seen;
 DROP FUNCTION public.hp_note();

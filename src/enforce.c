@@ -135,7 +135,7 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 		appendStringInfoString(&buf, "{\"allowed\": false, \"violations\": [{\"policy_id\": null, \"policy_name\": null, \"type\": \"system\", \"mode\": \"block\", \"message\": ");
 		escape_json(&buf, system_message);
 		appendStringInfoString(&buf, "}], \"warnings\": []}");
-		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+		PG_RETURN_DATUM(execlave_answer_jsonb(buf.data));
 	}
 
 	{
@@ -218,7 +218,7 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 		escape_json(&buf, lfirst(lc));
 	}
 	appendStringInfoString(&buf, "]}");
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	PG_RETURN_DATUM(execlave_answer_jsonb(buf.data));
 }
 
 /* execlave_enforce(agent, input, model, estimated_cost, tools, metadata) RETURNS jsonb */
