@@ -207,7 +207,7 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 		appendStringInfoString(&buf, "{\"allowed\": false, \"violations\": [{\"policy_id\": null, \"policy_name\": null, \"type\": \"system\", \"mode\": \"block\", \"message\": ");
 		escape_json(&buf, system_message);
 		appendStringInfoString(&buf, "}], \"warnings\": []}");
-		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+		PG_RETURN_DATUM(execlave_answer_jsonb(buf.data));
 	}
 
 	{
@@ -243,25 +243,23 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 
 	if (out.violations != NIL)
 	{
-		char	   *json = execlave_violations_json(&req, out.violations);
-
 		if (RecoveryInProgress())
 			out.warnings = lappend(out.warnings,
 								   pstrdup("violations not recorded: the server is a read-only standby"));
 		else if (out.blocked && strict)
 		{
-			execlave_record_durably(json);
+			execlave_record_durably(execlave_violations_json(&req, out.violations));
 			recorded = true;
 		}
 		else if (XactReadOnly)
 		{
 			/* a read-only transaction cannot write them itself */
-			execlave_record_durably(json);
+			execlave_record_durably(execlave_violations_json(&req, out.violations));
 			recorded = true;
 		}
 		else
 		{
-			execlave_record_violations(json);
+			execlave_insert_violations(&req, out.violations);
 			recorded = true;
 		}
 	}
@@ -313,7 +311,7 @@ enforce(FunctionCallInfo fcinfo, bool strict)
 		escape_json(&buf, lfirst(lc));
 	}
 	appendStringInfoString(&buf, "]}");
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	PG_RETURN_DATUM(execlave_answer_jsonb(buf.data));
 }
 
 /* execlave_enforce(agent, input, model, estimated_cost, tools, metadata) RETURNS jsonb */

@@ -23,6 +23,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -276,16 +277,72 @@ execlave_policy_applies(const CompiledPolicy *p, const pg_uuid_t *agent)
 		bsearch(agent, p->agents, p->nagents, sizeof(pg_uuid_t), execlave_uuid_order) != NULL;
 }
 
+/* Agents whose applicable policies a set remembers (beyond: computed per call). */
+#define MAX_MEMO_AGENTS 10000
+
+typedef struct AgentPolicies
+{
+	pg_uuid_t	agent;			/* hash key */
+	int			n;
+	int		   *idx;
+} AgentPolicies;
+
+/*
+ * The indexes in set->policies of the policies that apply to agent, in
+ * set order (by name), and their count in *n.  Computed once per agent and
+ * set (a set never changes; a policy change makes a new one), so an agent's
+ * trace costs the policies that apply to it, not every policy there is.
+ */
+const int *
+execlave_policies_for(PolicySet *set, const pg_uuid_t *agent, int *n)
+{
+	AgentPolicies *ap;
+	bool		memo;
+	int		   *idx;
+	int			k = 0;
+
+	if (set->by_agent == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(AgentPolicies);
+		ctl.hcxt = set->cxt;
+		set->by_agent = hash_create("execlave policies by agent", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ap = hash_search(set->by_agent, agent, HASH_FIND, NULL);
+	if (ap != NULL)
+	{
+		*n = ap->n;
+		return ap->idx;
+	}
+
+	/* computed in full before the entry is made, so an error leaves none */
+	memo = hash_get_num_entries(set->by_agent) < MAX_MEMO_AGENTS;
+	idx = MemoryContextAlloc(memo ? set->cxt : CurrentMemoryContext, sizeof(int) * Max(set->n, 1));
+	for (int i = 0; i < set->n; i++)
+		if (execlave_policy_applies(&set->policies[i], agent))
+			idx[k++] = i;
+	if (memo)
+	{
+		ap = hash_search(set->by_agent, agent, HASH_ENTER, NULL);
+		ap->idx = idx;
+		ap->n = k;
+	}
+	*n = k;
+	return idx;
+}
+
 /* Is any active policy in force for this agent?  (The ingestion fast path.) */
 bool
 execlave_policies_apply_to(const pg_uuid_t *agent)
 {
-	PolicySet  *set = current_policies();
+	int			n;
 
-	for (int i = 0; i < set->n; i++)
-		if (execlave_policy_applies(&set->policies[i], agent))
-			return true;
-	return false;
+	(void) execlave_policies_for(current_policies(), agent, &n);
+	return n > 0;
 }
 
 /* The current set, pinned until execlave_policies_unpin. */

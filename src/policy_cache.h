@@ -24,6 +24,7 @@ typedef struct PolicySet
 	uint8		hash_key[32];
 	int			pins;
 	struct PolicySet *next_retired;
+	struct HTAB *by_agent;		/* agent -> the policies that apply, see execlave_policies_for */
 } PolicySet;
 
 extern void execlave_policy_cache_init(void);
@@ -31,6 +32,7 @@ extern PolicySet *execlave_policies_pin(void);
 extern void execlave_policies_unpin(PolicySet *set);
 extern bool execlave_policy_applies(const CompiledPolicy *p, const pg_uuid_t *agent);
 extern bool execlave_policies_apply_to(const pg_uuid_t *agent);
+extern const int *execlave_policies_for(PolicySet *set, const pg_uuid_t *agent, int *n);
 extern int	execlave_uuid_order(const void *a, const void *b);
 
 #endif							/* EXECLAVE_POLICY_CACHE_H */

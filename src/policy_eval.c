@@ -520,15 +520,16 @@ execlave_policy_evaluate(const PolicyRequest *req, PolicyOutcome *out)
 	const CompiledPolicy **windowed = NULL;
 	int			nwindowed = 0;
 	PolicySet  *set;
+	const int  *applying;
+	int			napplying;
 
 	memset(out, 0, sizeof(*out));
 	set = execlave_policies_pin();
-	for (int i = 0; i < set->n; i++)
+	applying = execlave_policies_for(set, &req->agent_id, &napplying);
+	for (int k = 0; k < napplying; k++)
 	{
-		const CompiledPolicy *p = &set->policies[i];
+		const CompiledPolicy *p = &set->policies[applying[k]];
 
-		if (!execlave_policy_applies(p, &req->agent_id))
-			continue;
 		switch (p->type)
 		{
 			case POLICY_RATE_LIMIT:

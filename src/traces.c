@@ -84,6 +84,30 @@ static const char *const trace_columns[NUM_COLS] = {
 static Oid	memo_relid = InvalidOid;
 static AttrNumber memo_att[NUM_COLS];
 
+/*
+ * The row being inserted, deformed once: the trigger reads its columns from
+ * here and writes its changes here, and forms one new tuple at the end if
+ * anything changed (what heap_modify_tuple_by_cols does per call).
+ */
+typedef struct Row
+{
+	Datum	   *values;
+	bool	   *nulls;
+	bool		changed;
+} Row;
+
+#define ROW_VALUE(row, col)	((row)->values[memo_att[col] - 1])
+#define ROW_NULL(row, col)	((row)->nulls[memo_att[col] - 1])
+
+/* Set a column of the row. */
+static inline void
+row_set(Row *row, int col, Datum value)
+{
+	ROW_VALUE(row, col) = value;
+	ROW_NULL(row, col) = false;
+	row->changed = true;
+}
+
 /* Nothing to set up; kept so _PG_init calls every module alike. */
 void
 execlave_traces_init(void)
@@ -93,17 +117,15 @@ execlave_traces_init(void)
 
 /* Refuse a trace whose started_at lies outside the accepted window. */
 static void
-check_trace_time(HeapTuple tuple, TupleDesc desc)
+check_trace_time(const Row *row)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, memo_att[COL_STARTED_AT], desc, &isnull);
 	TimestampTz t,
 				earliest,
 				latest;
 
-	if (isnull)
+	if (ROW_NULL(row, COL_STARTED_AT))
 		return;					/* the NOT NULL constraint refuses it */
-	t = DatumGetTimestampTz(d);
+	t = DatumGetTimestampTz(ROW_VALUE(row, COL_STARTED_AT));
 	execlave_trace_time_window(GetCurrentTimestamp(), &earliest, &latest);
 	if (TIMESTAMP_NOT_FINITE(t) || t < earliest || t > latest)
 		ereport(ERROR,
@@ -145,28 +167,23 @@ memo_columns(Relation rel)
 
 /* An int4 column as a count, -1 when NULL. */
 static int64
-count_or_unknown(HeapTuple tuple, TupleDesc desc, int col)
+count_or_unknown(const Row *row, int col)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, memo_att[col], desc, &isnull);
-
-	return isnull ? -1 : (int64) DatumGetInt32(d);
+	return ROW_NULL(row, col) ? -1 : (int64) DatumGetInt32(ROW_VALUE(row, col));
 }
 
 /* A text column's bytes (detoasted), or NULL. */
 static const char *
-text_column(HeapTuple tuple, TupleDesc desc, int col, size_t *len)
+text_column(const Row *row, int col, size_t *len)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, memo_att[col], desc, &isnull);
 	text	   *t;
 
-	if (isnull)
+	if (ROW_NULL(row, col))
 	{
 		*len = 0;
 		return NULL;
 	}
-	t = DatumGetTextPP(d);
+	t = DatumGetTextPP(ROW_VALUE(row, col));
 	*len = VARSIZE_ANY_EXHDR(t);
 	return VARDATA_ANY(t);
 }
@@ -177,7 +194,7 @@ text_column(HeapTuple tuple, TupleDesc desc, int col, size_t *len)
  * in float precision, which they use).
  */
 static void
-fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_t *agent_id,
+fill_request(PolicyRequest *req, const Row *row, const pg_uuid_t *agent_id,
 			 const char *agent_key, bool full)
 {
 	bool		isnull;
@@ -187,10 +204,10 @@ fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_
 	req->ingestion = true;
 	memcpy(&req->agent_id, agent_id, sizeof(pg_uuid_t));
 	strlcpy(req->agent_key, agent_key, sizeof(req->agent_key));
-	d = heap_getattr(tuple, memo_att[COL_TRACE_ID], desc, &isnull);
-	req->trace_id = isnull ? NULL : TextDatumGetCString(d);
-	req->total_tokens = count_or_unknown(tuple, desc, COL_TOTAL_TOKENS);
-	d = heap_getattr(tuple, memo_att[COL_COST], desc, &isnull);
+	req->trace_id = ROW_NULL(row, COL_TRACE_ID) ? NULL : TextDatumGetCString(ROW_VALUE(row, COL_TRACE_ID));
+	req->total_tokens = count_or_unknown(row, COL_TOTAL_TOKENS);
+	isnull = ROW_NULL(row, COL_COST);
+	d = ROW_VALUE(row, COL_COST);
 	if (!full)
 	{
 		req->cost_nanos = isnull ? -1
@@ -198,11 +215,11 @@ fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_
 		return;
 	}
 	req->cost_nanos = isnull ? -1 : execlave_numeric_to_nanos(DatumGetNumeric(d));
-	req->input = text_column(tuple, desc, COL_INPUT, &req->input_len);
-	req->output = text_column(tuple, desc, COL_OUTPUT, &req->output_len);
-	d = heap_getattr(tuple, memo_att[COL_MODEL], desc, &isnull);
-	req->model = isnull ? NULL : TextDatumGetCString(d);
-	d = heap_getattr(tuple, memo_att[COL_TOOLS], desc, &isnull);
+	req->input = text_column(row, COL_INPUT, &req->input_len);
+	req->output = text_column(row, COL_OUTPUT, &req->output_len);
+	req->model = ROW_NULL(row, COL_MODEL) ? NULL : TextDatumGetCString(ROW_VALUE(row, COL_MODEL));
+	isnull = ROW_NULL(row, COL_TOOLS);
+	d = ROW_VALUE(row, COL_TOOLS);
 	if (!isnull)
 	{
 		Datum	   *elems;
@@ -216,30 +233,26 @@ fill_request(PolicyRequest *req, HeapTuple tuple, TupleDesc desc, const pg_uuid_
 			if (!enulls[i])
 				req->tools[req->ntools++] = TextDatumGetCString(elems[i]);
 	}
-	req->prompt_tokens = count_or_unknown(tuple, desc, COL_PROMPT_TOKENS);
-	req->completion_tokens = count_or_unknown(tuple, desc, COL_COMPLETION_TOKENS);
+	req->prompt_tokens = count_or_unknown(row, COL_PROMPT_TOKENS);
+	req->completion_tokens = count_or_unknown(row, COL_COMPLETION_TOKENS);
 }
 
 /*
- * Evaluate the agent's policies on the trace.  Returns the tuple to store
+ * Evaluate the agent's policies on the trace.  Sets what the row stores
  * (flagged and/or masked), records log and flag violations in this
  * transaction, and for a block records durably and raises EX003.  *windowed
  * tells whether windowed policies counted the trace.
  */
-static HeapTuple
-apply_policies(HeapTuple tuple, TupleDesc desc, const PolicyRequest *reqp, bool *windowed)
+static void
+apply_policies(Row *row, const PolicyRequest *reqp, bool *windowed)
 {
 	const PolicyRequest req = *reqp;
 	PolicyOutcome out;
-	int			cols[3];
-	Datum		vals[3];
-	bool		nulls[3] = {false, false, false};
-	int			n = 0;
 
 	execlave_policy_evaluate(&req, &out);
 	*windowed = out.windowed;
 	if (out.violations == NIL)
-		return tuple;
+		return;
 
 	if (out.blocked)
 	{
@@ -266,31 +279,23 @@ apply_policies(HeapTuple tuple, TupleDesc desc, const PolicyRequest *reqp, bool 
 				 errhint("The violations are recorded in execlave.violations.")));
 	}
 
-	execlave_record_violations(execlave_violations_json(&req, out.violations));
+	execlave_insert_violations(&req, out.violations);
 	if (out.flagged)
-	{
-		cols[n] = memo_att[COL_STATUS];
-		vals[n++] = CStringGetTextDatum("flagged_for_review");
-	}
+		row_set(row, COL_STATUS, CStringGetTextDatum("flagged_for_review"));
 	if (out.input_masks != NIL)
 	{
 		size_t		len;
 		char	   *masked = execlave_apply_masks(req.input, req.input_len, out.input_masks, &len);
 
-		cols[n] = memo_att[COL_INPUT];
-		vals[n++] = PointerGetDatum(cstring_to_text_with_len(masked, len));
+		row_set(row, COL_INPUT, PointerGetDatum(cstring_to_text_with_len(masked, len)));
 	}
 	if (out.output_masks != NIL)
 	{
 		size_t		len;
 		char	   *masked = execlave_apply_masks(req.output, req.output_len, out.output_masks, &len);
 
-		cols[n] = memo_att[COL_OUTPUT];
-		vals[n++] = PointerGetDatum(cstring_to_text_with_len(masked, len));
+		row_set(row, COL_OUTPUT, PointerGetDatum(cstring_to_text_with_len(masked, len)));
 	}
-	if (n == 0)
-		return tuple;
-	return heap_modify_tuple_by_cols(tuple, desc, n, cols, vals, nulls);
 }
 
 /*
@@ -299,20 +304,15 @@ apply_policies(HeapTuple tuple, TupleDesc desc, const PolicyRequest *reqp, bool 
  * must agree (a client-given ingested_at is overwritten; the default
  * already agrees, and then the tuple is not copied).
  */
-static HeapTuple
-stamp_ingested_at(HeapTuple tuple, TupleDesc desc)
+static void
+stamp_ingested_at(Row *row)
 {
-	int			col = memo_att[COL_INGESTED_AT];
 	TimestampTz now = execlave_clock();
-	bool		isnull;
-	Datum		cur = heap_getattr(tuple, col, desc, &isnull);
-	Datum		val;
 
-	if (!isnull && DatumGetTimestampTz(cur) == now)
-		return tuple;
-	val = TimestampTzGetDatum(now);
-	isnull = false;
-	return heap_modify_tuple_by_cols(tuple, desc, 1, &col, &val, &isnull);
+	if (!ROW_NULL(row, COL_INGESTED_AT) &&
+		DatumGetTimestampTz(ROW_VALUE(row, COL_INGESTED_AT)) == now)
+		return;
+	row_set(row, COL_INGESTED_AT, TimestampTzGetDatum(now));
 }
 
 /*
@@ -320,23 +320,17 @@ stamp_ingested_at(HeapTuple tuple, TupleDesc desc)
  * (cost.threshold, pause_agent), ingested_at (always the clock: a value the
  * client gives is overwritten), and the anomaly statistics.
  */
-static HeapTuple
-after_accept(HeapTuple tuple, TupleDesc desc, const PolicyRequest *req, bool windowed,
-			 bool observe, const char *status)
+static void
+after_accept(Row *row, const PolicyRequest *req, bool windowed, bool observe, const char *status)
 {
 	if (windowed)
 		execlave_limits_after_accept(req);
-	tuple = stamp_ingested_at(tuple, desc);
+	stamp_ingested_at(row);
 	if (observe)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, memo_att[COL_DURATION], desc, &isnull);
-
-		execlave_anomaly_observe(req, isnull ? -1 : DatumGetFloat8(d),
+		execlave_anomaly_observe(req, ROW_NULL(row, COL_DURATION) ? -1
+								 : DatumGetFloat8(ROW_VALUE(row, COL_DURATION)),
 								 status != NULL && (strcmp(status, "error") == 0 ||
 													strcmp(status, "timeout") == 0));
-	}
-	return tuple;
 }
 
 /*
@@ -354,6 +348,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 				key_datum;
 	bool		id_null,
 				key_null;
+	Row			row;
 	const ExeclaveAgent *agent;
 	char	   *given_key;
 	bool		set_id,
@@ -373,9 +368,15 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 	desc = RelationGetDescr(rel);
 	tuple = trigdata->tg_trigtuple;
 	memo_columns(rel);
+	row.values = palloc(sizeof(Datum) * desc->natts);
+	row.nulls = palloc(sizeof(bool) * desc->natts);
+	row.changed = false;
+	heap_deform_tuple(tuple, desc, row.values, row.nulls);
 
-	id_datum = heap_getattr(tuple, memo_att[COL_AGENT_ID], desc, &id_null);
-	key_datum = heap_getattr(tuple, memo_att[COL_AGENT_KEY], desc, &key_null);
+	id_null = ROW_NULL(&row, COL_AGENT_ID);
+	id_datum = ROW_VALUE(&row, COL_AGENT_ID);
+	key_null = ROW_NULL(&row, COL_AGENT_KEY);
+	key_datum = ROW_VALUE(&row, COL_AGENT_KEY);
 	given_key = key_null ? NULL : TextDatumGetCString(key_datum);	/* once per row */
 
 	execlave_agent_cache_sync();
@@ -412,7 +413,7 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 				 errhint("Set agent_key (the agent's key or UUID) or agent_id.")));
 
 	execlave_check_agent_usable(agent);
-	check_trace_time(tuple, desc);
+	check_trace_time(&row);
 
 	/* Copy the agent: loading the policy cache may flush the agent cache. */
 	memcpy(&agent_id, &agent->id, sizeof(pg_uuid_t));
@@ -421,28 +422,15 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 	/* Complete the row only when something is missing or not canonical. */
 	set_id = id_null;
 	set_key = given_key == NULL || strcmp(given_key, agent_key) != 0;
-	if (set_id || set_key)
+	if (set_id)
 	{
-		int			cols[2];
-		Datum		vals[2];
-		bool		nulls[2] = {false, false};
-		int			n = 0;
+		pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
 
-		if (set_id)
-		{
-			pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
-
-			memcpy(copy, &agent_id, sizeof(pg_uuid_t));
-			cols[n] = memo_att[COL_AGENT_ID];
-			vals[n++] = UUIDPGetDatum(copy);
-		}
-		if (set_key)
-		{
-			cols[n] = memo_att[COL_AGENT_KEY];
-			vals[n++] = CStringGetTextDatum(agent_key);
-		}
-		tuple = heap_modify_tuple_by_cols(tuple, desc, n, cols, vals, nulls);
+		memcpy(copy, &agent_id, sizeof(pg_uuid_t));
+		row_set(&row, COL_AGENT_ID, UUIDPGetDatum(copy));
 	}
+	if (set_key)
+		row_set(&row, COL_AGENT_KEY, CStringGetTextDatum(agent_key));
 
 	/* Policies, after the kill switch; then what follows acceptance. */
 	{
@@ -453,17 +441,27 @@ execlave_traces_before_insert(PG_FUNCTION_ARGS)
 		if (policies || observe)
 		{
 			PolicyRequest req;
-			bool		isnull;
-			Datum		st = heap_getattr(tuple, memo_att[COL_STATUS], desc, &isnull);
-			char	   *status = isnull ? NULL : TextDatumGetCString(st);
+			char	   *status = ROW_NULL(&row, COL_STATUS) ? NULL
+				: TextDatumGetCString(ROW_VALUE(&row, COL_STATUS));
 
-			fill_request(&req, tuple, desc, &agent_id, agent_key, policies);
+			fill_request(&req, &row, &agent_id, agent_key, policies);
 			if (policies)
-				tuple = apply_policies(tuple, desc, &req, &windowed);
-			tuple = after_accept(tuple, desc, &req, windowed, observe, status);
+				apply_policies(&row, &req, &windowed);
+			after_accept(&row, &req, windowed, observe, status);
 		}
 		else
-			tuple = after_accept(tuple, desc, NULL, false, false, NULL);	/* only ingested_at */
+			after_accept(&row, NULL, false, false, NULL);	/* only ingested_at */
+	}
+
+	/* one new tuple with every change, as heap_modify_tuple_by_cols makes it */
+	if (row.changed)
+	{
+		HeapTuple	newtuple = heap_form_tuple(desc, row.values, row.nulls);
+
+		newtuple->t_data->t_ctid = tuple->t_data->t_ctid;
+		newtuple->t_self = tuple->t_self;
+		newtuple->t_tableOid = tuple->t_tableOid;
+		tuple = newtuple;
 	}
 	return PointerGetDatum(tuple);
 }

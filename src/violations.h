@@ -12,6 +12,8 @@ extern void execlave_add_violation(PolicyOutcome *out, const CompiledPolicy *p, 
 								   char *message, char *details);
 extern char *execlave_violations_json(const PolicyRequest *req, List *violations);
 extern void execlave_record_violations(const char *json);
+extern void execlave_insert_violations(const PolicyRequest *req, List *violations);
+extern Datum execlave_answer_jsonb(const char *json);
 extern char *execlave_apply_masks(const char *text, size_t len, List *spans, size_t *newlen);
 
 #endif							/* EXECLAVE_VIOLATIONS_H */

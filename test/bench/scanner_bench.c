@@ -1,9 +1,9 @@
 /*
  * scanner_bench.c
- *		Throughput of the PII and prompt-injection scanners (src/scanner.c),
+ *		Throughput of the PII and prompt-injection scanners (src/standalone/),
  *		standalone: no PostgreSQL needed.  Run by test/bench/policies.sh.
  *
- *	cc -O2 -Isrc test/bench/scanner_bench.c src/scanner.c -o /tmp/scanner_bench
+ *	cc -O2 -Isrc/standalone test/bench/scanner_bench.c src/standalone/pii.c src/standalone/injection.c -o /tmp/scanner_bench
  *	/tmp/scanner_bench [megabytes [repetitions]]		(default 8 5)
  *
  * Builds two texts of the same size (default 8 MB, MB = 10^6 bytes) from a
