@@ -76,6 +76,8 @@ Create an admin API key (shown once) with this SQL line:
 Then:  curl -X PATCH $HTTP_URL/api/agents/my-assistant/pause -H "X-API-Key: ag_prod_..." \\
             -H "Content-Type: application/json" -d '{"reason": "Detected harmful outputs in production"}'
 Dashboard: $HTTP_URL/   (sign in with that key: Agents -> select an agent -> Settings -> Pause Agent)
+OpenTelemetry (OTLP/HTTP): OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=$HTTP_URL/v1/traces$(otlp=$(cat "$HTTP_DIR/otlp_port" 2>/dev/null); [ -n "$otlp" ] && echo " (also http://localhost:$otlp/v1/traces)")
+    OTEL_EXPORTER_OTLP_HEADERS="x-api-key=ag_prod_..."
 MSG
     else
         printf '\n%s\n' "$HTTP_NOTE"
