@@ -1,12 +1,13 @@
-// execlave's dashboard: sign-in, then Agents, Violations, Policies,
-// Webhooks and API keys; routes are the URL's hash (#/agents/<key>).
+// execlave's dashboard: sign-in, then Agents, Violations, Approvals,
+// Policies, Webhooks and API keys; routes are the URL's hash (#/agents/<key>).
 import { html, render, useState, useEffect, useCallback, fmtTime, fmtMoney, fmtNum, Badge, ErrorMsg, Pager,
   confirm, ConfirmHost, ShownOnce, Chart, usePoll } from './ui.js';
 import { rpc, hosted, storedKey, storeKey, forgetKey, setUnauthorizedHandler } from './api.js';
 import { PoliciesPage } from './policies.js';
+import { ApprovalsPage, pendingCount } from './approvals.js';
 
 const PAGES = [
-  ['agents', 'Agents'], ['violations', 'Violations'], ['policies', 'Policies'], ['webhooks', 'Webhooks'], ['keys', 'API keys'],
+  ['agents', 'Agents'], ['violations', 'Violations'], ['approvals', 'Approvals'], ['policies', 'Policies'], ['webhooks', 'Webhooks'], ['keys', 'API keys'],
 ];
 const STATUSES = ['active', 'paused', 'inactive', 'archived'];
 
@@ -60,13 +61,14 @@ function SignIn({ onSignedIn, notice }) {
   </main>`;
 }
 
-function Layout({ session, page, onSignOut, children }) {
+function Layout({ session, page, onSignOut, pending, children }) {
   return html`<div class="layout">
     <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById('main').focus(); }}>Skip to content</a>
     <header class="top">
       <span class="brand">execlave</span>
       <nav aria-label="Pages">
-        <ul>${PAGES.map(([id, label]) => html`<li><a href=${'#/' + id} aria-current=${page === id ? 'page' : undefined}>${label}</a></li>`)}</ul>
+        <ul>${PAGES.map(([id, label]) => html`<li><a href=${'#/' + id} id=${'nav-' + id} aria-current=${page === id ? 'page' : undefined}>${label}${id === 'approvals' && pending
+          ? html` <span class="count" id="pending-count">${pending > 999 ? '999+' : pending}<span class="visually-hidden"> pending</span></span>` : ''}</a></li>`)}</ul>
       </nav>
       <span class="who">Signed in as <strong>${session.name}</strong></span>
       <button type="button" onClick=${onSignOut}>Sign out</button>
@@ -571,6 +573,11 @@ function App() {
   const [session, setSession] = useState(storedKey() ? { name: '…' } : null);
   const [notice, setNotice] = useState('');
   const route = useRoute();
+  // the pending approvals' count in the navigation, every 5 s
+  const [pending, setPending] = useState(0);
+  const countPending = useCallback(() => (storedKey() ? pendingCount().then(setPending, () => {}) : Promise.resolve()), []);
+  usePoll(countPending, 5000, [session && session.name]);
+  useEffect(() => { if (session && session.name !== '…') countPending(); }, [session && session.name]);
   const signOut = (message) => {
     forgetKey();
     setSession(null);
@@ -592,11 +599,12 @@ function App() {
   let body;
   if (page === 'agents' && a) body = html`<${AgentDetail} key=${a} agentKey=${a} tab=${b} />`;
   else if (page === 'violations') body = html`<${ViolationsPage} />`;
+  else if (page === 'approvals') body = html`<${ApprovalsPage} onCount=${countPending} />`;
   else if (page === 'policies') body = html`<${PoliciesPage} />`;
   else if (page === 'webhooks') body = html`<${WebhooksPage} />`;
   else if (page === 'keys') body = html`<${KeysPage} session=${session} />`;
   else body = html`<${AgentsPage} />`;
-  return html`<${Layout} session=${session} page=${page || 'agents'} onSignOut=${() => signOut()}>${body}<//>`;
+  return html`<${Layout} session=${session} page=${page || 'agents'} pending=${pending} onSignOut=${() => signOut()}>${body}<//>`;
 }
 
 const root = document.getElementById('app');

@@ -69,9 +69,9 @@ async function main() {
   const problems = [];
   const dialogs = [];
   const page = await browser.newPage();
-  // the refusals the test provokes (401, 403, 400) log "Failed to load resource"; anything else is a problem
+  // the refusals the test provokes (401, 403, 400, and 409 and 410 of the approvals) log "Failed to load resource"; anything else is a problem
   page.on('console', (m) => {
-    if ((m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (400|401|403)/.test(m.text()))
+    if ((m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (400|401|403|409|410)/.test(m.text()))
         || /Content Security Policy/.test(m.text())) problems.push(m.text());
   });
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
@@ -379,6 +379,90 @@ async function main() {
   ok(await until(async () => ((await q('SELECT status FROM execlave.deliveries WHERE webhook_id = $1', [flRow]))[0] || {}).status === 'succeeded', 20000),
     'Redeliver: the delivery is sent again and succeeds');
   ok(receiverEntries().filter((e) => e.name === 'fl').length >= 3, 'the receiver saw the attempts and the redelivery');
+
+  // ---- Approvals: a require_approval policy opens requests; Deny and Approve with a reason
+  await q(`SELECT execlave_create_policy('refunds need a human', 'tool_access', 'require_approval',
+           '{"deny": ["refund*"], "approval_timeout_seconds": 900}', ARRAY['billing-bot'])`);
+  const ask = async (input, meta) => (await q(`SELECT execlave_enforce('billing-bot', $1, NULL, 2.5, ARRAY['refund_order'], $2::jsonb) AS r`,
+    [input, JSON.stringify(meta)]))[0].r;
+  const first = await ask(XSS, { ticket: XSS });
+  ok(first.requires_approval === true && first.allowed === false && first.approval_request_id, 'an enforce call under a require_approval policy opens a request', first);
+  const second = await ask('refund order 1002', { ticket: 'T-1002' });
+  const idDeny = first.approval_request_id;
+  const idApprove = second.approval_request_id;
+  await go('#/approvals');
+  ok(await until(async () => (await page.$$('#approvals-table tbody tr')).length === 2), 'the Approvals page lists the pending requests');
+  ok(await until(async () => (await text('#pending-count')).startsWith('2'), 8000), 'the navigation shows the pending count');
+  const ctxCell = await page.$eval(`tr[data-approval="${idDeny}"] pre.context`, (e) => ({ text: e.textContent, imgs: e.closest('tr').querySelectorAll('img').length }));
+  ok(ctxCell.text.includes(JSON.stringify(XSS)) && ctxCell.imgs === 0, 'an action context with <img src=x onerror=alert(1)> shows as text', ctxCell);
+  ok(/refunds need a human/.test(await text(`tr[data-approval="${idDeny}"]`)) && /billing-bot/.test(await text(`tr[data-approval="${idDeny}"]`)),
+    'the row names the agent and the policy');
+  ok(/in 1[45] min/.test(await text(`tr[data-approval="${idDeny}"]`)), 'and when it expires');
+  await axe('Approvals');
+  await page.click(`tr[data-approval="${idDeny}"] .deny`);
+  ok(await visible('dialog[open] #confirm-reason'), 'Deny asks for the reason in the dialog');
+  await page.click('#confirm-ok');
+  ok(await visible('#confirm-reason-error'), 'the reason is required');
+  ok((await q('SELECT status FROM execlave.approvals WHERE id = $1', [idDeny]))[0].status === 'pending', 'nothing was decided without a reason');
+  await page.type('#confirm-reason', 'duplicate <b>refund</b>');
+  await axe('deny dialog');
+  await page.click('#confirm-ok');
+  ok(await until(async () => (await page.$eval(`tr[data-approval="${idDeny}"]`, (e) => e.dataset.status)) === 'denied'), 'the row says denied');
+  const denied = (await q('SELECT status, decided_by, decision_reason FROM execlave.approvals WHERE id = $1', [idDeny]))[0];
+  ok(denied.status === 'denied' && denied.decided_by === 'api:ops' && denied.decision_reason === 'duplicate <b>refund</b>',
+    'execlave.approvals: denied by api:<key name> with the reason', denied);
+  ok(/api:ops: duplicate <b>refund<\/b>/.test(await text(`tr[data-approval="${idDeny}"] .decided`)), 'the row shows who, when and why, as text');
+  await page.click(`tr[data-approval="${idApprove}"] .approve`);
+  await visible('dialog[open] #confirm-reason');
+  await page.type('#confirm-reason', 'customer called');
+  await page.click('#confirm-ok');
+  ok(await until(async () => (await page.$eval(`tr[data-approval="${idApprove}"]`, (e) => e.dataset.status)) === 'approved'), 'Approve: the row says approved');
+  const approved = (await q('SELECT status, decided_by, decision_reason FROM execlave.approvals WHERE id = $1', [idApprove]))[0];
+  ok(approved.status === 'approved' && approved.decided_by === 'api:ops' && approved.decision_reason === 'customer called',
+    'execlave.approvals: approved by api:<key name> with the reason', approved);
+  const resolved = await q(`SELECT e.data ->> 'approval_id' AS id, e.data ->> 'decision' AS decision FROM execlave.events e
+    WHERE e.event_type = 'approval.resolved' ORDER BY e.id`);
+  ok(resolved.length === 2 && resolved[0].id === idDeny && resolved[0].decision === 'denied' && resolved[1].id === idApprove
+    && resolved[1].decision === 'approved', 'an approval.resolved event for each decision', resolved);
+  ok(await until(async () => !(await page.$('#pending-count')), 8000), 'no pending request: the count is gone');
+  // refusals: decided elsewhere meanwhile (EX013), expired (EX014)
+  const third = (await ask('refund order 1003', {})).approval_request_id;
+  const fourth = (await ask('refund order 1004', {})).approval_request_id;
+  await ask('refund order 1005', { ticket: 'T-1005' });
+  await clickButton('Refresh');
+  ok(await until(async () => !!(await page.$(`tr[data-approval="${fourth}"] .approve`))), 'new requests show after Refresh');
+  await q("SELECT execlave_deny($1, 'decided in SQL')", [third]);
+  await q("UPDATE execlave.approvals SET expires_at = now() - interval '1 second' WHERE id = $1", [fourth]);
+  await page.click(`tr[data-approval="${third}"] .approve`);
+  await visible('dialog[open] #confirm-reason');
+  await page.type('#confirm-reason', 'too late');
+  await page.click('#confirm-ok');
+  ok(await until(async () => /is already denied.*EX013/.test(await text(`tr[data-approval="${third}"] .decide-error`))), 'already decided: the server\'s message (EX013)',
+    await page.$eval(`tr[data-approval="${third}"]`, (e) => e.textContent).catch(() => ''));
+  ok(await until(async () => (await page.$eval(`tr[data-approval="${third}"]`, (e) => e.dataset.status)) === 'denied'
+    && /decided in SQL/.test(await text(`tr[data-approval="${third}"]`))), 'and the row shows the decision made elsewhere');
+  await page.click(`tr[data-approval="${fourth}"] .deny`);
+  await visible('dialog[open] #confirm-reason');
+  await page.type('#confirm-reason', 'too late');
+  await page.click('#confirm-ok');
+  ok(await until(async () => /expired.*EX014/.test(await text(`tr[data-approval="${fourth}"] .decide-error`))), 'expired: the server\'s message (EX014)',
+    await page.$eval(`tr[data-approval="${fourth}"]`, (e) => e.textContent).catch(() => ''));
+  ok((await q('SELECT decided_at FROM execlave.approvals WHERE id = $1', [fourth]))[0].decided_at === null, 'nothing was decided');
+  ok(await until(async () => (await text('#pending-count')).startsWith('1'), 8000), 'the navigation counts the one still pending');
+  await shot('approvals');
+  await page.select('#approval-status', 'denied');
+  ok(await until(async () => (await page.$$eval('#approvals-table tbody tr', (r) => r.map((x) => x.dataset.approval))).sort().join() === [idDeny, third].sort().join()),
+    'the status filter: denied');
+  await page.select('#approval-status', 'all');
+  ok(await until(async () => (await page.$$('#approvals-table tbody tr')).length === 5 && /1–5 of 5/.test(await text('.pager-count'))), 'all: every request, with the pager\'s count');
+  await page.select('#approval-status', 'consumed');
+  ok(await until(async () => /No consumed request/.test(await text('main'))), 'an empty status says so');
+  await q(`SELECT execlave_enforce('billing-bot', 'refund order ' || g, NULL, 1, ARRAY['refund_order'], NULL) FROM generate_series(2001, 2060) g`);
+  await page.select('#approval-status', 'pending');
+  ok(await until(async () => (await page.$$('#approvals-table tbody tr')).length === 50 && /1–50 of 61/.test(await text('.pager-count'))), 'paging: 50 a page, with the total');
+  await clickButton('Next');
+  ok(await until(async () => (await page.$$('#approvals-table tbody tr')).length === 11 && /51–61 of 61/.test(await text('.pager-count'))), 'Next: the rest');
+  ok(await until(async () => (await text('#pending-count')).startsWith('61'), 8000), 'the navigation counts them');
 
   // ---- API keys: shown once with copy, revoke makes sign-in fail
   await go('#/keys');
