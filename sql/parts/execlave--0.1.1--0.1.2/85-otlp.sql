@@ -190,6 +190,35 @@ REVOKE ALL ON FUNCTION execlave.otlp_decode(bytea), execlave.otlp_decode_json(js
 GRANT EXECUTE ON FUNCTION execlave.otlp_decode(bytea), execlave.otlp_decode_json(jsonb), execlave.otlp_inflate(bytea)
     TO execlave_app, execlave_admin;
 
+-- Insert mapped trace rows (a JSON array of objects with the columns below);
+-- a row whose trace already exists is left out (a retried export).  Returns
+-- how many were inserted.
+CREATE FUNCTION execlave.otlp_insert(rows jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ok bigint;
+BEGIN
+    INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status,
+        input, output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens,
+        environment, tags, tools, metadata, parent_trace_id, span_type, ingested_at)
+    SELECT x.trace_id, x.agent_key, x.session_id, x.user_id, x.started_at, x.duration_ms, x.status,
+        x.input, x.output, x.error_message, x.error_type, x.model, x.prompt_tokens, x.completion_tokens,
+        x.total_tokens, x.environment, '{}', coalesce(x.tools, '{}'), coalesce(x.metadata, '{}'),
+        x.parent_trace_id, x.span_type, now()
+    FROM jsonb_to_recordset(rows) AS x(trace_id text, agent_key text, session_id text, user_id text,
+        started_at timestamptz, duration_ms double precision, status text, input text, output text,
+        error_message text, error_type text, model text, prompt_tokens integer, completion_tokens integer,
+        total_tokens integer, environment text, tools text[], metadata jsonb, parent_trace_id text,
+        span_type text)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS ok = ROW_COUNT;
+    RETURN ok;
+END
+$$;
+COMMENT ON FUNCTION execlave.otlp_insert(jsonb) IS 'Internal: insert mapped OTLP trace rows, leaving out traces that exist already; the number inserted';
+REVOKE ALL ON FUNCTION execlave.otlp_insert(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION execlave.otlp_insert(jsonb) TO execlave_app, execlave_admin;
+
 -- Insert the rows of a mapping.  Rows already stored (the same trace id and
 -- time: an exporter's retry) are left alone and counted as duplicates; the
 -- others go in by one statement, and if it is refused, row by row, each
@@ -259,20 +288,7 @@ BEGIN
     END IF;
     -- one statement for the batch
     BEGIN
-        INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status,
-            input, output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens,
-            environment, tags, tools, metadata, parent_trace_id, span_type, ingested_at)
-        SELECT x.trace_id, x.agent_key, x.session_id, x.user_id, x.started_at, x.duration_ms, x.status,
-            x.input, x.output, x.error_message, x.error_type, x.model, x.prompt_tokens, x.completion_tokens,
-            x.total_tokens, x.environment, '{}', coalesce(x.tools, '{}'), coalesce(x.metadata, '{}'),
-            x.parent_trace_id, x.span_type, now()
-        FROM jsonb_to_recordset(rows) AS x(trace_id text, agent_key text, session_id text, user_id text,
-            started_at timestamptz, duration_ms double precision, status text, input text, output text,
-            error_message text, error_type text, model text, prompt_tokens integer, completion_tokens integer,
-            total_tokens integer, environment text, tools text[], metadata jsonb, parent_trace_id text,
-            span_type text)
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS ok = ROW_COUNT;
+        ok := execlave.otlp_insert(rows);
         RETURN jsonb_build_object('spans', coalesce((mapped ->> 'spans')::integer, 0), 'accepted', ok,
             'duplicates', dup + n - ok, 'skipped', coalesce((mapped ->> 'skipped')::integer, 0),
             'rejected', rejected, 'errors', errors);
@@ -291,20 +307,7 @@ BEGIN
             IF blocked ? (r ->> 'trace_id') THEN
                 RAISE EXCEPTION '%', blocked ->> (r ->> 'trace_id') USING ERRCODE = 'EX003';
             END IF;
-            INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status,
-                input, output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens,
-                environment, tags, tools, metadata, parent_trace_id, span_type, ingested_at)
-            SELECT x.trace_id, x.agent_key, x.session_id, x.user_id, x.started_at, x.duration_ms, x.status,
-                x.input, x.output, x.error_message, x.error_type, x.model, x.prompt_tokens, x.completion_tokens,
-                x.total_tokens, x.environment, '{}', coalesce(x.tools, '{}'), coalesce(x.metadata, '{}'),
-                x.parent_trace_id, x.span_type, now()
-            FROM jsonb_to_record(r) AS x(trace_id text, agent_key text, session_id text, user_id text,
-                started_at timestamptz, duration_ms double precision, status text, input text, output text,
-                error_message text, error_type text, model text, prompt_tokens integer, completion_tokens integer,
-                total_tokens integer, environment text, tools text[], metadata jsonb, parent_trace_id text,
-                span_type text)
-            ON CONFLICT DO NOTHING;
-            IF FOUND THEN
+            IF execlave.otlp_insert(jsonb_build_array(r)) = 1 THEN
                 ok := ok + 1;
             ELSE
                 dup := dup + 1;
