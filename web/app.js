@@ -1,7 +1,7 @@
 // execlave's dashboard: sign-in, then Agents, Violations, Approvals,
 // Policies, Webhooks and API keys; routes are the URL's hash (#/agents/<key>).
 import { html, render, useState, useEffect, useCallback, fmtTime, fmtMoney, fmtNum, Badge, ErrorMsg, Pager,
-  confirm, ConfirmHost, ShownOnce, Chart, usePoll } from './ui.js';
+  confirm, ConfirmHost, ShownOnce, Chart, usePoll, useLatest } from './ui.js';
 import { rpc, hosted, storedKey, storeKey, forgetKey, setUnauthorizedHandler } from './api.js';
 import { PoliciesPage } from './policies.js';
 import { ApprovalsPage, pendingCount } from './approvals.js';
@@ -86,12 +86,9 @@ function AgentsPage() {
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
-  const load = useCallback(async () => {
-    try {
-      setPage(await rpc('dashboard_agents', { search: search || null, status: status || null, limit: 50, offset }));
-      setError(null);
-    } catch (e) { setError(e); }
-  }, [search, status, offset]);
+  const latest = useLatest();
+  const load = useCallback(() => latest(() => rpc('dashboard_agents', { search: search || null, status: status || null, limit: 50, offset }),
+    (v) => { setPage(v); setError(null); }, setError), [search, status, offset]);
   useEffect(() => { const t = setTimeout(load, search ? 200 : 0); return () => clearTimeout(t); }, [load]);
   // live statuses: one cheap call every 0.75 s for the agents on the page
   usePoll(async () => {
@@ -230,9 +227,9 @@ function usePaged(fn, args, deps) {
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
-  const load = useCallback(async () => {
-    try { setPage(await rpc(fn, { ...args, offset })); setError(null); } catch (e) { setError(e); }
-  }, [offset, ...deps]);
+  const latest = useLatest();
+  const load = useCallback(() => latest(() => rpc(fn, { ...args, offset }), (v) => { setPage(v); setError(null); }, setError),
+    [offset, ...deps]);
   useEffect(() => { load(); }, [load]);
   useEffect(() => { setOffset(0); }, deps);
   return { page, error, setOffset, reload: load };

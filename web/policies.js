@@ -1,7 +1,7 @@
 // The Policies page: the list, and a form per type whose fields are the
 // config's keys; the server validates, and its message is shown next to the
 // field it names (`key "threshold" ...`).
-import { html, useState, useEffect, useCallback, fmtNum, ErrorMsg, Pager, confirm } from './ui.js';
+import { html, useState, useEffect, useCallback, useLatest, fmtNum, ErrorMsg, Pager, confirm } from './ui.js';
 import { rpc } from './api.js';
 
 const TYPES = {
@@ -118,9 +118,9 @@ export function PoliciesPage() {
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
   const [editing, setEditing] = useState(null);   // null, 'new' or a policy
-  const load = useCallback(async () => {
-    try { setPage(await rpc('dashboard_policies', { type: type || null, mode: mode || null, limit: 50, offset })); setError(null); } catch (e) { setError(e); }
-  }, [type, mode, offset]);
+  const latest = useLatest();
+  const load = useCallback(() => latest(() => rpc('dashboard_policies', { type: type || null, mode: mode || null, limit: 50, offset }),
+    (v) => { setPage(v); setError(null); }, setError), [type, mode, offset]);
   useEffect(() => { load(); }, [load]);
   const toggle = async (p) => {
     if (p.active) {

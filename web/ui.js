@@ -175,6 +175,24 @@ export function Chart({ title, x, series, height = 220, yLabel }) {
 }
 
 // Poll f every ms while mounted (and the tab is visible).
+// A list that its filters reload: only the newest request's answer is shown
+// (an answer that arrives after a newer request was sent, say the one of a
+// cleared search after the one of a new status filter, is dropped).
+// latest(f, onValue, onError) runs f and hands over its result if it is still
+// the newest.
+export function useLatest() {
+  const seq = useRef(0);
+  return useCallback(async (f, onValue, onError) => {
+    const n = ++seq.current;
+    try {
+      const v = await f();
+      if (n === seq.current) onValue(v);
+    } catch (e) {
+      if (n === seq.current) onError(e);
+    }
+  }, []);
+}
+
 export function usePoll(f, ms, deps) {
   useEffect(() => {
     let stop = false;
