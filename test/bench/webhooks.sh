@@ -20,10 +20,14 @@
 #    each request waits for execlave.webhook_timeout, set to
 #    BENCH_STALL_TIMEOUT ms for the run): the stalled endpoint must take only
 #    its share of the slots and hold up nothing else; ratio = deliveries/s
-#    with it / the plain one-endpoint deliveries/s, target >= 0.80.  The
+#    with it / the plain one-endpoint deliveries/s, target >= 0.95.  The
 #    stalled endpoint is enabled for that measurement only, and the next
-#    one waits until its requests have all timed out.  One warm-up round,
-#    then BENCH_ROUNDS rounds, the order of the three variants rotating.
+#    one waits until its requests have all timed out.  Growth: the
+#    one-endpoint measurement again with BENCH_GROWTH_ENDPOINTS - 1 (9,999)
+#    more active endpoints that receive nothing (subscribed to agent.paused,
+#    which the benchmark never emits; enabled for that measurement only):
+#    ratio = deliveries/s with them / without (informational).  One warm-up
+#    round, then BENCH_ROUNDS rounds, the order of the variants rotating.
 # B. Latency at a low rate: BENCH_LATENCY_EVENTS events, one per transaction,
 #    about 20 ms apart so that the worker is idle in between; for each, the
 #    time from the end of its COMMIT to the request's arrival at nginx
@@ -50,6 +54,7 @@
 #   BENCH_CONCURRENCY      if set: execlave.webhook_concurrency for this run (ALTER SYSTEM, restored at exit)
 #   BENCH_STALLS           deliveries to the stalled endpoint in A (default 40)
 #   BENCH_STALL_TIMEOUT    execlave.webhook_timeout for this run, ms (default 2000)
+#   BENCH_GROWTH_ENDPOINTS active endpoints in the growth variant of A (default 10000; 1: no growth variant)
 # See test/bench/README.md for what the numbers mean.
 set -euo pipefail
 
@@ -60,11 +65,12 @@ BATCH_SIZE=${BENCH_BATCH_SIZE:-}
 CONCURRENCY=${BENCH_CONCURRENCY:-}
 STALLS=${BENCH_STALLS:-40}
 STALL_TIMEOUT=${BENCH_STALL_TIMEOUT:-2000}
+GROWTH=${BENCH_GROWTH_ENDPOINTS:-10000}
 MULTI=4                         # endpoints of the informational variant of A
 LATENCY_GAP_MS=20               # B: pause after each COMMIT
 POLL_S=0.05                     # how often the waits look at execlave.deliveries
 THROUGHPUT_TARGET=2000          # A: deliveries/s, one endpoint
-STALL_TARGET=0.80               # A: deliveries/s with a stalled endpoint / without
+STALL_TARGET=0.95               # A: deliveries/s with a stalled endpoint / without
 LATENCY_TARGET_MS=20            # B: p50, end of COMMIT -> request received
 DESC='execlave webhooks.sh benchmark'
 
@@ -73,7 +79,7 @@ BENCH_NAME=webhooks.sh
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-bench_check_int EVENTS ROUNDS LATENCY_EVENTS
+bench_check_int EVENTS ROUNDS LATENCY_EVENTS GROWTH
 [ -z "$BATCH_SIZE" ] || bench_check_int BATCH_SIZE
 [ -z "$CONCURRENCY" ] || bench_check_int CONCURRENCY
 [ $((EVENTS % MULTI)) -eq 0 ] || die "BENCH_EVENTS must be a multiple of $MULTI (got $EVENTS)"
@@ -278,6 +284,16 @@ SQL
 )
 if [ -z "$SINGLE" ] || [ -z "$MULTI_HOOKS" ] || [ -z "$STALL" ]; then die "could not create the endpoints"; fi
 q "$DB" -o /dev/null -v stall="$STALL" <<<"SELECT execlave_disable_webhook(:'stall', 'enabled only while A measures with it')"
+if [ "$GROWTH" -gt 1 ]; then
+    echo "==> creating $((GROWTH - 1)) idle endpoints for the growth variant of A (disabled until it measures)"
+    q "$DB" -o /dev/null -v desc="$DESC" -v base="http://127.0.0.1:$PORT" -v n=$((GROWTH - 1)) <<'SQL'
+SET client_min_messages = error;
+SELECT count(*) FROM generate_series(1, :n) i,
+     LATERAL execlave_create_webhook(:'base' || '/idle-' || i, ARRAY['agent.paused'], NULL, :'desc') w;
+UPDATE execlave.webhooks SET active = false, disabled_reason = 'enabled only while A measures with them'
+WHERE description = :'desc' AND url LIKE '%/idle-%';
+SQL
+fi
 
 # Temporary procedures of every measuring session.
 PROCS=$(cat <<'SQL'
@@ -369,6 +385,8 @@ measure_a() {
     stalled) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS; stalls=$STALLS
         q "$DB" -o /dev/null -v stall="$STALL" <<<"SELECT execlave_enable_webhook(:'stall')" ;;
     multi) etype=cost.threshold; hooks=$MULTI_HOOKS; nevents=$((EVENTS / MULTI)) ;;
+    growth) etype=trace.anomaly; hooks="{$SINGLE}"; nevents=$EVENTS
+        q "$DB" -o /dev/null -v desc="$DESC" <<<"UPDATE execlave.webhooks SET active = true WHERE description = :'desc' AND url LIKE '%/idle-%'" ;;
     esac
     : >"$NGX/access.log"        # nginx appends (O_APPEND): emptying it is safe
     q "$DB" -c "CHECKPOINT"
@@ -418,13 +436,16 @@ SELECT execlave_disable_webhook(:'stall', 'enabled only while A measures with it
 CALL pg_temp.wait_done(ARRAY[:'stall']::uuid[], 0, :timeout, :poll, '{delivering}');
 SQL
     fi
+    [ "$variant" != growth ] || q "$DB" -o /dev/null -v desc="$DESC" \
+        <<<"UPDATE execlave.webhooks SET active = false WHERE description = :'desc' AND url LIKE '%/idle-%'"
     q "$DB" -v hooks="$hooks" -v stall="$STALL" <<<"DELETE FROM execlave.deliveries WHERE webhook_id = ANY (:'hooks'::uuid[]) OR webhook_id = :'stall'"
     q "$DB" -c "VACUUM execlave.deliveries"
     LAST_SECS=$secs
 }
 
 VARIANTS=(single multi stalled)
-echo "==> A: $EVENTS deliveries per measurement (1 endpoint x $EVENTS events; $MULTI endpoints x $((EVENTS / MULTI)) events; 1 endpoint x $EVENTS events + $STALLS stalled deliveries), $ROUNDS rounds x ${#VARIANTS[@]} (+ warm-up round)"
+[ "$GROWTH" -le 1 ] || VARIANTS+=(growth)
+echo "==> A: $EVENTS deliveries per measurement (1 endpoint x $EVENTS events; $MULTI endpoints x $((EVENTS / MULTI)) events; 1 endpoint x $EVENTS events + $STALLS stalled deliveries$([ "$GROWTH" -le 1 ] || echo "; 1 endpoint x $EVENTS events among $GROWTH active endpoints")), $ROUNDS rounds x ${#VARIANTS[@]} (+ warm-up round)"
 : >"$WORK/a.txt"
 : >"$WORK/pd.txt"
 for r in $(seq 0 "$ROUNDS"); do
@@ -545,6 +566,8 @@ done
 V_A=$(verdict "${A[single.rate]}" "$THROUGHPUT_TARGET" '>=')
 STALL_RATIO=$(awk -v a="${A[stalled.rate]}" -v b="${A[single.rate]}" 'BEGIN { printf "%.2f", a / b }')
 V_STALL=$(verdict "$STALL_RATIO" "$STALL_TARGET" '>=')
+GROWTH_RATIO=n/a
+[ "$GROWTH" -le 1 ] || GROWTH_RATIO=$(awk -v a="${A[growth.rate]}" -v b="${A[single.rate]}" 'BEGIN { printf "%.2f", a / b }')
 MEASURED_A=$(awk '{ n += $3 } END { print n }' "$WORK/a.txt")   # warm-up included
 read -r RECV_P50 _ <<<"${L[recv]}"
 V_B=$(verdict "$RECV_P50" "$LATENCY_TARGET_MS" '<=')
@@ -588,10 +611,14 @@ rowA "$MULTI endpoints x $((EVENTS / MULTI)) events (cost.threshold)" "$EVENTS" 
     "${A[multi.rlo]}..${A[multi.rhi]}" "${A[multi.cpu]}" 'informational'
 rowA "1 endpoint x $EVENTS events + $STALLS stalled" "$EVENTS" "${A[stalled.med]}" "${A[stalled.rate]}" "${A[stalled.spread]}" \
     "${A[stalled.rlo]}..${A[stalled.rhi]}" "${A[stalled.cpu]}" "$(printf 'ratio %s >= %s  %s' "$STALL_RATIO" "$STALL_TARGET" "$V_STALL")"
+[ "$GROWTH" -le 1 ] || rowA "1 endpoint x $EVENTS events, $GROWTH endpoints" "$EVENTS" "${A[growth.med]}" "${A[growth.rate]}" "${A[growth.spread]}" \
+    "${A[growth.rlo]}..${A[growth.rhi]}" "${A[growth.cpu]}" "$(printf 'ratio %s, informational' "$GROWTH_RATIO")"
 printf '   stalled: %s deliveries first in the same transaction to an endpoint that never answers (each waits for\n' "$STALLS"
 printf '   webhook_timeout = %s ms); ratio = deliveries/s with them / deliveries/s without (the first row)\n' "$STALL_TIMEOUT"
 printf '   per-round = lowest..highest deliveries/s of a round; w. CPU = CPU time of the webhook worker / elapsed time\n'
-printf '   (%s us per delivery with 1 endpoint, %s us with %s)\n' "${A[single.cpu_us]}" "${A[multi.cpu_us]}" "$MULTI"
+printf '   (%s us per delivery with 1 endpoint, %s us with %s, %s us with the stalled one, %s us among %s endpoints)\n' \
+    "${A[single.cpu_us]}" "${A[multi.cpu_us]}" "$MULTI" "${A[stalled.cpu_us]}" "${A[growth.cpu_us]:-n/a}" "$GROWTH"
+[ "$GROWTH" -le 1 ] || printf '   %s endpoints: the first one and %s idle ones (subscribed to agent.paused, which nothing emits)\n' "$GROWTH" "$((GROWTH - 1))"
 printf '   first delivery recorded %.0f ms (1 endpoint) and %.0f ms (%s endpoints) after COMMIT began (medians);\n' \
     "$(awk -v x="${A[single.first]}" 'BEGIN { print x * 1000 }')" "$(awk -v x="${A[multi.first]}" 'BEGIN { print x * 1000 }')" "$MULTI"
 printf '   COMMIT itself %.0f / %.0f ms; emitting the events before it (not timed) %.2f / %.2f s\n' \
@@ -624,8 +651,8 @@ printf '   private dirty at the end of each measured round of A: %s kB (informat
 printf '   worker'"'"'s high-water mark: batch memory, libcurl, caches); change per delivery after the warm-up: %s bytes;\n' "$PD_PER"
 printf '   RSS and PSS also count the shared buffers the worker touched\n'
 echo
-printf 'summary: throughput %.0f deliveries/s (>= %s) %s, %s endpoints %.0f/s, with a stalled endpoint %s of that (>= %s) %s | latency p50 %.1f ms (<= %s) %s, p99 %.1f ms | worker private dirty %s kB after the warm-up | %s s in all\n' \
-    "${A[single.rate]}" "$THROUGHPUT_TARGET" "$V_A" "$MULTI" "${A[multi.rate]}" "$STALL_RATIO" "$STALL_TARGET" "$V_STALL" "$RECV_P50" "$LATENCY_TARGET_MS" "$V_B" \
+printf 'summary: throughput %.0f deliveries/s (>= %s) %s, worker CPU %s us per delivery, %s endpoints %.0f/s, with a stalled endpoint %s of that (>= %s) %s, among %s endpoints %s of that | latency p50 %.1f ms (<= %s) %s, p99 %.1f ms | worker private dirty %s kB after the warm-up | %s s in all\n' \
+    "${A[single.rate]}" "$THROUGHPUT_TARGET" "$V_A" "${A[single.cpu_us]}" "$MULTI" "${A[multi.rate]}" "$STALL_RATIO" "$STALL_TARGET" "$V_STALL" "$GROWTH" "$GROWTH_RATIO" "$RECV_P50" "$LATENCY_TARGET_MS" "$V_B" \
     "$(awk '{ print $3 }' <<<"${L[recv]}")" "$(memdiff "$PDW" "$PD2")" "$((SECONDS - START_TIME))"
 })
 
