@@ -616,8 +616,8 @@ rowA "1 endpoint x $EVENTS events + $STALLS stalled" "$EVENTS" "${A[stalled.med]
 printf '   stalled: %s deliveries first in the same transaction to an endpoint that never answers (each waits for\n' "$STALLS"
 printf '   webhook_timeout = %s ms); ratio = deliveries/s with them / deliveries/s without (the first row)\n' "$STALL_TIMEOUT"
 printf '   per-round = lowest..highest deliveries/s of a round; w. CPU = CPU time of the webhook worker / elapsed time\n'
-printf '   (%s us per delivery with 1 endpoint, %s us with %s, %s us with the stalled one, %s us among %s endpoints)\n' \
-    "${A[single.cpu_us]}" "${A[multi.cpu_us]}" "$MULTI" "${A[stalled.cpu_us]}" "${A[growth.cpu_us]:-n/a}" "$GROWTH"
+printf '   (%s us per delivery with 1 endpoint, %s us with %s, %s us with the stalled one%s)\n' \
+    "${A[single.cpu_us]}" "${A[multi.cpu_us]}" "$MULTI" "${A[stalled.cpu_us]}" "$([ "$GROWTH" -le 1 ] || echo ", ${A[growth.cpu_us]} us among $GROWTH endpoints")"
 [ "$GROWTH" -le 1 ] || printf '   %s endpoints: the first one and %s idle ones (subscribed to agent.paused, which nothing emits)\n' "$GROWTH" "$((GROWTH - 1))"
 printf '   first delivery recorded %.0f ms (1 endpoint) and %.0f ms (%s endpoints) after COMMIT began (medians);\n' \
     "$(awk -v x="${A[single.first]}" 'BEGIN { print x * 1000 }')" "$(awk -v x="${A[multi.first]}" 'BEGIN { print x * 1000 }')" "$MULTI"
@@ -651,8 +651,8 @@ printf '   private dirty at the end of each measured round of A: %s kB (informat
 printf '   worker'"'"'s high-water mark: batch memory, libcurl, caches); change per delivery after the warm-up: %s bytes;\n' "$PD_PER"
 printf '   RSS and PSS also count the shared buffers the worker touched\n'
 echo
-printf 'summary: throughput %.0f deliveries/s (>= %s) %s, worker CPU %s us per delivery, %s endpoints %.0f/s, with a stalled endpoint %s of that (>= %s) %s, among %s endpoints %s of that | latency p50 %.1f ms (<= %s) %s, p99 %.1f ms | worker private dirty %s kB after the warm-up | %s s in all\n' \
-    "${A[single.rate]}" "$THROUGHPUT_TARGET" "$V_A" "${A[single.cpu_us]}" "$MULTI" "${A[multi.rate]}" "$STALL_RATIO" "$STALL_TARGET" "$V_STALL" "$GROWTH" "$GROWTH_RATIO" "$RECV_P50" "$LATENCY_TARGET_MS" "$V_B" \
+printf 'summary: throughput %.0f deliveries/s (>= %s) %s, worker CPU %s us per delivery, %s endpoints %.0f/s, with a stalled endpoint %s of that (>= %s) %s%s | latency p50 %.1f ms (<= %s) %s, p99 %.1f ms | worker private dirty %s kB after the warm-up | %s s in all\n' \
+    "${A[single.rate]}" "$THROUGHPUT_TARGET" "$V_A" "${A[single.cpu_us]}" "$MULTI" "${A[multi.rate]}" "$STALL_RATIO" "$STALL_TARGET" "$V_STALL" "$([ "$GROWTH" -le 1 ] || echo ", among $GROWTH endpoints $GROWTH_RATIO of that")" "$RECV_P50" "$LATENCY_TARGET_MS" "$V_B" \
     "$(awk '{ print $3 }' <<<"${L[recv]}")" "$(memdiff "$PDW" "$PD2")" "$((SECONDS - START_TIME))"
 })
 
