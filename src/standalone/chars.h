@@ -7,6 +7,7 @@
 #define EXECLAVE_CHARS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
@@ -79,12 +80,30 @@ fold(unsigned char c)
 }
 
 #ifdef SCAN_SSE2
-/* Index of the lowest set bit of m (m != 0); only the SSE2 loops need it */
+/* Index of the lowest set bit of m (m != 0); only the SSE2 loops need these */
 static inline int
 lowest_bit(unsigned m)
 {
 #if defined(__GNUC__) || defined(__clang__)
 	return __builtin_ctz(m);
+#else
+	int			k = 0;
+
+	while (!(m & 1u))
+	{
+		m >>= 1;
+		k++;
+	}
+	return k;
+#endif
+}
+
+/* Index of the lowest set bit of m (m != 0) */
+static inline int
+lowest_bit64(uint64_t m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	return __builtin_ctzll(m);
 #else
 	int			k = 0;
 

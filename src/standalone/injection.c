@@ -17,10 +17,11 @@
  * begins with a letter or digit needs a word start, and few words begin like
  * a phrase.  So in its root state the automaton is not fed byte by byte;
  * the scan jumps to the next position where a match can begin.  Candidates
- * are word starts and the (few) non-alnum first bytes of phrases, found 16
+ * are word starts and the (few) non-alnum first bytes of phrases, found 64
  * bytes at a time with SSE2; each is tested against a 64 Kbit table of the
  * raw byte pairs a phrase can start with, without branching on the outcome,
- * and the survivors against a hash set of 4-byte normalized phrase prefixes.
+ * the survivors against a table of the normalized bytes at offsets 1 and 2
+ * and then against a hash set of 4-byte normalized phrase prefixes.
  * Mid-word, the automaton also falls back to the root instead of to a state
  * for a match that could only begin there.  Both only drop states that no
  * reported match can come from, so the hits are exactly those of the plain
@@ -159,6 +160,10 @@ typedef struct InjNode
 /* Bytes of normalized phrase prefix the prefilter compares */
 #define INJ_PFX			4
 
+/* Values of InjMatcher.n12: the 128 ASCII bytes and INJ_N12_MB */
+#define INJ_N12			129
+#define INJ_N12_MB		128
+
 struct InjMatcher
 {
 	int			nphrases;
@@ -177,6 +182,10 @@ struct InjMatcher
 	unsigned char pfx_lens;		/* bit L - 1: some prefix key is L bytes */
 	uint32_t	pair[256 * 256 / 32];	/* bit b0 << 8 | b1: a match may start
 										 * with raw bytes b0 b1 */
+	unsigned char n12[256];		/* per raw byte: normalized if ASCII, else
+								 * INJ_N12_MB */
+	uint32_t	pair12[(INJ_N12 * INJ_N12 + 31) / 32];	/* see
+														 * inj_pair12_ok */
 	uint64_t   *pfx;			/* hash set of prefix keys, 0 = empty slot */
 	int			pfx_bits;		/* log2 of the slots of pfx */
 };
@@ -337,6 +346,8 @@ inj_build_prefilter(InjMatcher *m, const char *const *phrases,
 {
 	unsigned char buf[INJ_MAX_PHRASE];
 	uint32_t	npair[128 * 128 / 32];	/* ASCII normalized first two bytes */
+	uint32_t	npair12[128 * 128 / 32];	/* ASCII normalized bytes 1 and 2 */
+	bool		pair12_all = false; /* a phrase is shorter than 3 bytes */
 	bool		one[256];		/* one-byte phrases */
 	size_t		l = 0;
 	size_t		slots = 16;
@@ -397,6 +408,7 @@ inj_build_prefilter(InjMatcher *m, const char *const *phrases,
 
 	/* prefix keys, in a hash set at most half full */
 	memset(npair, 0, sizeof(npair));
+	memset(npair12, 0, sizeof(npair12));
 	memset(one, 0, sizeof(one));
 	m->pfx_lens = 0;
 	m->pfx_bits = 4;
@@ -430,6 +442,32 @@ inj_build_prefilter(InjMatcher *m, const char *const *phrases,
 			one[buf[0]] = true;
 		else if (buf[0] < 0x80 && buf[1] < 0x80)
 			npair[(buf[0] << 2) | (buf[1] >> 5)] |= 1u << (buf[1] & 31);
+		if (l < 3)
+			pair12_all = true;
+		else if (buf[1] < 0x80 && buf[2] < 0x80)
+			npair12[(buf[1] << 2) | (buf[2] >> 5)] |= 1u << (buf[2] & 31);
+	}
+
+	/*
+	 * Normalized bytes (c1, c2) at offsets 1 and 2 of a match, as read
+	 * from the raw text by inj_pair12_ok: those of a phrase, and every
+	 * pair the raw bytes do not tell exactly, which are allowed: a byte
+	 * that is not ASCII (it may belong to a multibyte space), and two
+	 * spaces (the second stands for a whitespace byte that is collapsed).
+	 * All pairs if a phrase is shorter than 3 bytes.
+	 */
+	for (b = 0; b < 256; b++)
+		m->n12[b] = b < 0x80 ? m->norm[b] : INJ_N12_MB;
+	memset(m->pair12, 0, sizeof(m->pair12));
+	for (k = 0; k < INJ_N12 * INJ_N12; k++)
+	{
+		int			c1 = k / INJ_N12;
+		int			c2 = k % INJ_N12;
+
+		if (pair12_all || c1 == INJ_N12_MB || c2 == INJ_N12_MB ||
+			(c1 == ' ' && c2 == ' ') ||
+			(npair12[(c1 << 2) | (c2 >> 5)] & (1u << (c2 & 31))))
+			m->pair12[k >> 5] |= 1u << (k & 31);
 	}
 
 	/*
@@ -672,12 +710,36 @@ inj_report(const InjMatcher *m, int32_t s, size_t endpos, int next,
  * Can a match begin at text position j as far as the first two bytes from
  * there tell (j + 1 < len)?  See the pair table in inj_build_prefilter.
  */
-static inline bool
+static inline unsigned
 inj_pair_ok(const InjMatcher *m, const unsigned char *t, size_t j)
 {
 	unsigned	idx = ((unsigned) t[j] << 8) | t[j + 1];
 
 	return (m->pair[idx >> 5] >> (idx & 31)) & 1;
+}
+
+/*
+ * Can a phrase begin at text position j (t[j] being a first byte), judging
+ * by the normalized bytes at offsets 1 and 2 from j?  A cheaper test than
+ * inj_prefix_ok, made first (inj_pair12_bit, for j + 2 < len).  The bytes
+ * are read straight from the text, which is exact when t[j + 1] and
+ * t[j + 2] are ASCII and not both whitespace; in every other case, near
+ * the end of the text and when some phrase is shorter than 3 bytes the
+ * answer is a conservative yes (see inj_build_prefilter).
+ */
+static inline unsigned
+inj_pair12_bit(const InjMatcher *m, const unsigned char *t, size_t j)
+{
+	unsigned	idx = (unsigned) m->n12[t[j + 1]] * INJ_N12 + m->n12[t[j + 2]];
+
+	return (m->pair12[idx >> 5] >> (idx & 31)) & 1;
+}
+
+static inline bool
+inj_pair12_ok(const InjMatcher *m, const unsigned char *t, size_t len,
+			  size_t j)
+{
+	return len - j < 3 || inj_pair12_bit(m, t, j);
 }
 
 /*
@@ -739,7 +801,7 @@ inj_start_ok(const InjMatcher *m, const unsigned char *t, size_t len,
 		return false;
 	if (j + 1 < len && !inj_pair_ok(m, t, j))
 		return false;
-	return inj_prefix_ok(m, t, len, j);
+	return inj_pair12_ok(m, t, len, j) && inj_prefix_ok(m, t, len, j);
 }
 
 /*
@@ -775,6 +837,65 @@ inj_next_start(const InjMatcher *m, const unsigned char *t, size_t len,
 		if (len == 0 || inj_start_ok(m, t, len, 0))
 			return 0;
 		p = 1;
+	}
+
+	/*
+	 * 64 bytes at a time: the candidates of four 16-byte chunks in one
+	 * mask, the alnum byte before each taken from the mask itself (shifted
+	 * by one, t[p - 1] for the first), so that the loops over candidates
+	 * run once per 64 bytes; t[p + 65] exists (inj_pair12_bit reads
+	 * t[j + 2]).
+	 */
+	while (len - p > 65)
+	{
+		uint64_t	an = 0;
+		uint64_t	mk = 0;
+		uint64_t	bits;
+		uint64_t	pass = 0;
+		int			q;
+
+		for (q = 0; q < 64; q += 16)
+		{
+			__m128i		x = _mm_loadu_si128((const __m128i *) (t + p + (size_t) q));
+			__m128i		a;
+			__m128i		sx;
+
+			a = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(x, add_d), lim_d),
+							 _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(x, low), add_a),
+											lim_a));
+			if (m->many_special)
+			{
+				__m128i		ws = _mm_or_si128(_mm_cmpeq_epi8(x, sp),
+											  _mm_cmplt_epi8(_mm_add_epi8(x, add_w),
+															 lim_w));
+
+				sx = _mm_andnot_si128(_mm_or_si128(a, ws), _mm_cmpeq_epi8(x, x));
+			}
+			else
+				sx = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0),
+											   _mm_cmpeq_epi8(x, s1)),
+								  _mm_or_si128(_mm_cmpeq_epi8(x, s2),
+											   _mm_cmpeq_epi8(x, s3)));
+			an |= (uint64_t) (unsigned) _mm_movemask_epi8(a) << q;
+			mk |= (uint64_t) (unsigned) _mm_movemask_epi8(sx) << q;
+		}
+		bits = (an & ~((an << 1) | (uint64_t) ((m->bflags[t[p - 1]] & INJ_B_ALNUM) != 0))) | mk;
+		while (bits != 0)
+		{
+			int			k = lowest_bit64(bits);
+
+			pass |= (uint64_t) inj_pair_ok(m, t, p + (size_t) k) << k;
+			bits &= bits - 1;
+		}
+		while (pass != 0)
+		{
+			size_t		j = p + (size_t) lowest_bit64(pass);
+
+			if (inj_pair12_bit(m, t, j) && inj_prefix_ok(m, t, len, j))
+				return j;
+			pass &= pass - 1;
+		}
+		p += 64;
 	}
 	while (len - p > 16)
 	{
@@ -826,7 +947,7 @@ inj_next_start(const InjMatcher *m, const unsigned char *t, size_t len,
 		{
 			size_t		j = p + (size_t) lowest_bit(pass);
 
-			if (inj_prefix_ok(m, t, len, j))
+			if (inj_pair12_ok(m, t, len, j) && inj_prefix_ok(m, t, len, j))
 				return j;
 			pass &= pass - 1;
 		}
