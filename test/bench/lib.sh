@@ -6,7 +6,7 @@
 # Sets PGHOST/PGPORT/PGUSER (default: the local cluster of scripts/local.sh),
 # PSQL (path of psql) and BENCH_OUT_DIR (test/bench/out, git-ignored), and
 # defines die, q, bench_check_int, bench_check_server, bench_recreate_db,
-# progress, bench_save_report and bench_pgbench_rounds.
+# progress, bench_save_report, bench_pgbench_rounds and bench_pgbench_mixed.
 # shellcheck shell=bash
 
 export PGHOST=${PGHOST:-/var/lib/execlave-dev/sock}
@@ -97,4 +97,34 @@ bench_pgbench_rounds() {
         done
         echo "$line tps"
     done
+}
+
+# bench_pgbench_mixed DB BASE_FILE TEST_FILE SECS PGBENCH_OPTION...: one
+# pgbench run of SECS with both scripts at weight 1 (every transaction runs
+# one of them, chosen at random), so both meet the same machine at the same
+# moments.  Prints "BASE_US TEST_US N_BASE N_TEST": each script's mean time
+# per transaction in microseconds (from the per-transaction log: the interval
+# between a client's consecutive transaction ends, counted for the script of
+# the later one; the slowest 1% of all intervals left out) and how many
+# transactions ran it.  BASE_US / TEST_US is the
+# tps ratio of TEST to BASE.  Needs PGBENCH set by the caller.
+bench_pgbench_mixed() {
+    local db=$1 base=$2 test=$3 secs=$4 dir
+    shift 4
+    dir=$(mktemp -d)
+    if ! "$PGBENCH" -n "$@" -T "$secs" -l --log-prefix="$dir/tx" -f "$base@1" -f "$test@1" "$db" >"$dir/out" 2>&1; then
+        cat "$dir/out" >&2
+        rm -rf "$dir"
+        die "pgbench with $base and $test failed"
+    fi
+    # intervals above the 99th percentile of both scripts together (the
+    # client or server descheduled by something else) are left out of both
+    awk '{ t = $5 * 1000000 + $6; if ($1 in last) print $4, t - last[$1]; last[$1] = t }' "$dir"/tx.* >"$dir/iv"
+    if ! sort -k2,2n "$dir/iv" | awk -v total="$(wc -l <"$dir/iv")" '
+              NR <= total * 0.99 { n[$1]++; s[$1] += $2 }
+              END { if (n[0] == 0 || n[1] == 0) exit 1; printf "%.3f %.3f %d %d\n", s[0] / n[0], s[1] / n[1], n[0], n[1] }'; then
+        rm -rf "$dir"
+        die "cannot read pgbench's transaction log for $base and $test"
+    fi
+    rm -rf "$dir"
 }

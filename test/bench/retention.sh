@@ -13,6 +13,16 @@
 # ratio = DELETE time / maintenance time.  The DELETE also leaves dead rows
 # for VACUUM to reclaim later; that cost is not in its time.
 #
+# Growth (BENCH_GROWTH_ROWS > 0, default 50,000,000): afterwards the table is
+# filled with that many traces: three expired days of 1%, 2% and 20% of them
+# (70, 60 and 50 days old) and the rest spread over the 38 retained days 2 ..
+# 39 days old; then execlave_maintenance() is timed with nothing to drop
+# (retention 75 days), then dropping each expired day alone (retention 65,
+# 55, 45 days).  Dropping a partition must not cost more with more rows:
+# target drop(20%) / drop(1%) <= 2, and maintenance with nothing to drop on
+# the full table stays small.  Loading takes most of the time (about
+# 10 minutes and 20 GB of disk at 50,000,000).
+#
 # Runs in its own database, execlave_bench_retention (dropped and recreated
 # every run).  The data is loaded with triggers off (session_replication_role
 # = replica): loading is setup, not what is measured.  The report is also
@@ -21,16 +31,18 @@
 #   PGHOST/PGPORT/PGUSER   server (default: the local cluster of scripts/local.sh)
 #   BENCH_ROWS             traces in the day (default 1000000)
 #   BENCH_ROUNDS           measured rounds (default 3)
+#   BENCH_GROWTH_ROWS      traces of the growth phase (default 50000000; 0 skips it)
 set -euo pipefail
 
 ROWS=${BENCH_ROWS:-1000000}
 ROUNDS=${BENCH_ROUNDS:-3}
+GROWTH_ROWS=${BENCH_GROWTH_ROWS:-50000000}
 DB=execlave_bench_retention
 
 BENCH_NAME=retention.sh
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
-bench_check_int ROWS ROUNDS
+bench_check_int ROWS ROUNDS GROWTH_ROWS
 bench_check_server
 START_TIME=$SECONDS
 WORK=$(mktemp -d)
@@ -89,6 +101,70 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "    round $r/$ROUNDS: rows before (partitioned, flat) $ROWS_IN; after $LEFT; dropped $DROPPED"
 done
 
+GROWTH_LINES=""
+GROWTH_SUMMARY=""
+if [ "$GROWTH_ROWS" -gt 0 ]; then
+    echo "==> growth: loading $GROWTH_ROWS traces (3 expired days: 1%, 2%, 20%; the rest over 38 retained days)"
+    T0=$SECONDS
+    q "$DB" >/dev/null <<'SQL'
+TRUNCATE execlave.traces;
+-- n traces on the UTC day `age` days ago, trace ids unique per day
+CREATE FUNCTION bench.load_day(age int, n bigint) RETURNS void LANGUAGE plpgsql
+SET execlave.trace_max_age_days = 365 AS $$
+BEGIN
+    INSERT INTO execlave.traces (trace_id, agent_id, agent_key, started_at, input, output, model, total_tokens, cost_usd, duration_ms)
+    SELECT 'tr_' || age || '_' || i, (SELECT id FROM execlave.agents WHERE key = 'retained'), 'retained',
+           date_trunc('day', now() AT TIME ZONE 'UTC' - age * interval '1 day') AT TIME ZONE 'UTC' + mod(i, 86400) * interval '1 second',
+           'Request ' || i || ': summarise the quarterly report and list the open items.',
+           'Summary ' || i || ': revenue grew, costs were flat, three items remain open.',
+           'gpt-4o', 400 + mod(i, 97), 0.0002, 200 + mod(i, 300)
+    FROM generate_series(1, n) i;
+END
+$$;
+SQL
+    # one row per day first, so that maintenance makes every day's partition
+    # and the bulk load goes straight into them
+    DAYS="70 60 50 $(seq -s ' ' 2 39)"
+    for d in $DAYS; do echo "SELECT bench.load_day($d, 1);"; done |
+        PGOPTIONS='-c session_replication_role=replica' q "$DB" >/dev/null
+    q "$DB" -c "SET execlave.trace_retention_days = 0" -c "SELECT execlave_maintenance()" >/dev/null
+    q "$DB" -c "TRUNCATE execlave.traces" >/dev/null
+    loaded=0
+    for d in $DAYS; do
+        case $d in
+        70) n=$((GROWTH_ROWS / 100)) ;;
+        60) n=$((GROWTH_ROWS / 50)) ;;
+        50) n=$((GROWTH_ROWS / 5)) ;;
+        *) n=$(((GROWTH_ROWS - GROWTH_ROWS / 100 - GROWTH_ROWS / 50 - GROWTH_ROWS / 5) / 38)) ;;
+        esac
+        PGOPTIONS='-c session_replication_role=replica' q "$DB" -c "SELECT bench.load_day($d, $n)" >/dev/null
+        loaded=$((loaded + n))
+        echo "    day -$d: $n traces ($loaded in all, $((SECONDS - T0)) s)"
+    done
+    q "$DB" -c "VACUUM ANALYZE execlave.traces" -c "CHECKPOINT" >/dev/null
+    GROWTH_LOAD_SECS=$((SECONDS - T0))
+    GROWTH_IN=$(q "$DB" -Atc "SELECT count(*) FROM execlave.traces")
+    GROWTH_DEFAULT=$(q "$DB" -Atc "SELECT count(*) FROM execlave.traces_default")
+    GROWTH_SIZE=$(q "$DB" -Atc "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'execlave.traces'::regclass")
+    echo "    $GROWTH_IN traces ($GROWTH_SIZE, $GROWTH_DEFAULT in the default partition) in $GROWTH_LOAD_SECS s"
+    [ "$GROWTH_DEFAULT" = 0 ] || die "the growth load left rows in the default partition"
+    declare -A GT=() GD=()
+    for step in none:75 1pct:65 2pct:55 20pct:45; do
+        name=${step%%:*} keep=${step#*:}
+        before=$(q "$DB" -Atc "SELECT count(*) FROM execlave.traces")
+        t0=$(ms_now)
+        GD[$name]=$(q "$DB" -Atc "SET execlave.trace_retention_days = $keep" -c "SELECT execlave_maintenance()->'partitions_dropped'")
+        t1=$(ms_now)
+        GT[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+        after=$(q "$DB" -Atc "SELECT count(*) FROM execlave.traces")
+        GROWTH_LINES+=$(printf '   %-58s %12s %12s %9s s\n' "retention $keep days: drops ${GD[$name]}" "$before" "$((before - after))" "${GT[$name]}")$'\n'
+        echo "    retention $keep days: ${GT[$name]} s, $((before - after)) traces dropped, partitions ${GD[$name]}"
+    done
+    G_RATIO=$(awk -v a="${GT[20pct]}" -v b="${GT[1pct]}" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+    G_VERDICT=$(awk -v r="$G_RATIO" 'BEGIN { print (r <= 2) ? "PASS" : "FAIL" }')
+    GROWTH_SUMMARY=" | growth: $GROWTH_IN traces, drop of $((GROWTH_ROWS / 5)) rows / drop of $((GROWTH_ROWS / 100)) = $G_RATIO (<= 2) $G_VERDICT"
+fi
+
 REPORT=$(q "$DB" -At -F '|' <<'SQL'
 WITH m AS (SELECT variant, percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS secs, min(secs) AS lo, max(secs) AS hi
            FROM bench.results GROUP BY variant)
@@ -110,7 +186,14 @@ SQL
         printf '   %-66s %9s %17s %s\n' "$name" "$secs" "$lo..$hi" "${ratio}x"
     done <<<"$REPORT"
     echo "   (the DELETE also leaves $ROWS dead rows for VACUUM; not timed)"
+    if [ "$GROWTH_ROWS" -gt 0 ]; then
+        echo
+        echo "Growth: execlave_maintenance() on $GROWTH_IN traces in 41 day partitions ($GROWTH_SIZE; loaded in $GROWTH_LOAD_SECS s), one run each"
+        printf '   %-58s %12s %12s %11s\n' "call" "traces before" "dropped" "time"
+        printf '%s' "$GROWTH_LINES"
+        echo "   drop of the 20% day / drop of the 1% day: $G_RATIO (target <= 2: the cost of a drop does not grow with its rows) $G_VERDICT"
+    fi
     echo
-    echo "summary: dropping a day by partition is $(awk -F'|' '$1=="partitioned" {print $5}' <<<"$REPORT")x faster than DELETE | $((SECONDS - START_TIME)) s in all"
+    echo "summary: dropping a day by partition is $(awk -F'|' '$1=="partitioned" {print $5}' <<<"$REPORT")x faster than DELETE$GROWTH_SUMMARY | $((SECONDS - START_TIME)) s in all"
 } | tee "$WORK/report.txt"
 bench_save_report retention.last.txt "$(cat "$WORK/report.txt")"
