@@ -35,6 +35,7 @@ OBJS = \
 	src/apikeys.o \
 	src/approvals.o \
 	src/otlp.o \
+	src/http_dispatch.o \
 	src/proto/otlp_trace.pb-c.o \
 	src/standalone/otlp_map.o \
 	src/standalone/pii.o \

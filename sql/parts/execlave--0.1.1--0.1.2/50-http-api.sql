@@ -945,35 +945,16 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_create_webhook(text, jsonb, jsonb) IS 'HTTP POST /api/webhooks: register an endpoint; 201 with its signing secret (this once); admin keys';
 
--- POST /api/policies/enforce: 200 allowed; 202 {requiresApproval,
--- approvalRequestId} when a require_approval policy fired (the pending
--- request committed); 403 {allowed: false, violations} when blocked or when
--- the agent is paused or archived, committed with the violations recorded
--- (and their policy.violated deliveries).
-CREATE FUNCTION execlave_api.http_enforce(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- The answer of a pre-execution check of agent aid whose execlave.enforce
+-- result is r (shared by http_enforce and the C dispatcher).
+CREATE FUNCTION execlave_api.enforce_answer(aid uuid, r jsonb, OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    agent text;
-    aid uuid;
-    meta jsonb;
-    r jsonb;
     violations jsonb;
     warnings jsonb;
     sys text;
     agent_status text;
 BEGIN
-    PERFORM execlave_api.check_fields(body, '{"agentId": "string", "input": "string", "environment": "string",
-        "metadata": "object", "estimatedCost": "number", "tools": "array", "model": "string", "modelName": "string",
-        "toolDescriptors": "any", "conversationHistory": "any", "toolOutputs": "any"}');
-    agent := execlave_api.required(body, 'agentId');
-    PERFORM execlave_api.required(body, 'input');
-    aid := execlave_api.own_agent(agent, 'run a pre-execution check');
-    meta := nullif(body -> 'metadata', 'null');
-    IF body ->> 'environment' IS NOT NULL THEN
-        meta := coalesce(meta, '{}') || jsonb_build_object('environment', body ->> 'environment');
-    END IF;
-    r := execlave.enforce(agent, body ->> 'input', coalesce(body ->> 'model', body ->> 'modelName'),
-                          (body ->> 'estimatedCost')::numeric, execlave_api.text_array(body -> 'tools', 'tools'), meta);
     SELECT coalesce(jsonb_agg(jsonb_build_object('policyId', v -> 'policy_id', 'policyName', v -> 'policy_name',
                'policyType', v -> 'type', 'message', v -> 'message', 'enforcementMode', v -> 'mode',
                'details', v -> 'details') ORDER BY o), '[]'),
@@ -1013,6 +994,36 @@ BEGIN
         WHEN sys IS NOT NULL AND agent_status IN ('paused', 'archived')
             THEN jsonb_build_object('code', 'agent_' || agent_status, 'message', sys)
         ELSE jsonb_build_object('code', 'policy_blocked', 'message', 'request blocked by policy') END);
+END
+$$;
+COMMENT ON FUNCTION execlave_api.enforce_answer(uuid, jsonb) IS 'Internal: the hosted answer (status, body) of a pre-execution check of an agent, from execlave.enforce''s result';
+
+-- POST /api/policies/enforce: 200 allowed; 202 {requiresApproval,
+-- approvalRequestId} when a require_approval policy fired (the pending
+-- request committed); 403 {allowed: false, violations} when blocked or when
+-- the agent is paused or archived, committed with the violations recorded
+-- (and their policy.violated deliveries).
+CREATE FUNCTION execlave_api.http_enforce(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    agent text;
+    aid uuid;
+    meta jsonb;
+    r jsonb;
+BEGIN
+    PERFORM execlave_api.check_fields(body, '{"agentId": "string", "input": "string", "environment": "string",
+        "metadata": "object", "estimatedCost": "number", "tools": "array", "model": "string", "modelName": "string",
+        "toolDescriptors": "any", "conversationHistory": "any", "toolOutputs": "any"}');
+    agent := execlave_api.required(body, 'agentId');
+    PERFORM execlave_api.required(body, 'input');
+    aid := execlave_api.own_agent(agent, 'run a pre-execution check');
+    meta := nullif(body -> 'metadata', 'null');
+    IF body ->> 'environment' IS NOT NULL THEN
+        meta := coalesce(meta, '{}') || jsonb_build_object('environment', body ->> 'environment');
+    END IF;
+    r := execlave.enforce(agent, body ->> 'input', coalesce(body ->> 'model', body ->> 'modelName'),
+                          (body ->> 'estimatedCost')::numeric, execlave_api.text_array(body -> 'tools', 'tools'), meta);
+    SELECT e.status, e.answer INTO status, answer FROM execlave_api.enforce_answer(aid, r) e;
 END
 $$;
 COMMENT ON FUNCTION execlave_api.http_enforce(text, jsonb, jsonb) IS 'HTTP POST /api/policies/enforce: pre-execution check; 200 {allowed: true, violations, warnings}; 202 {requiresApproval: true, approvalRequestId} when a require_approval policy fired; 403 {allowed: false, violations} when blocked or the agent is paused; committed with what it recorded; admin keys, or the agent''s own key';
@@ -1068,11 +1079,41 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_ingest_traces(text, jsonb, jsonb) IS 'HTTP POST /api/traces/ingest: batch ingestion (up to 1000); 200 all accepted, 207 some refused, else the refusals'' status; {accepted, failed, errors}; admin keys, or an agent key for its own traces';
 
--- The hosted API's entry point: nginx sends POST /rpc/dispatch with the raw
--- body (as text/plain) and X-Execlave-Method, X-Execlave-Uri (raw) and
+-- A handler's error as the hosted API answers it: (status, answer) of the
+-- error's SQLSTATE, message, detail and hint as GET STACKED DIAGNOSTICS
+-- gives them ('' when absent); parsing: the error is the body's.  Shared by
+-- both dispatchers.
+CREATE FUNCTION execlave_api.error_answer(st text, msg text, det text, hnt text, parsing boolean,
+                                          OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    errj jsonb;
+BEGIN
+    IF st = 'PGRST' THEN            -- from the shared checks (require_admin, own_agent)
+        errj := msg::jsonb;
+        status := (det::jsonb ->> 'status')::integer;
+        st := errj ->> 'code';
+        msg := errj ->> 'message';
+        hnt := errj ->> 'hint';
+        det := errj ->> 'details';
+    ELSE
+        status := execlave_api.http_status(st);
+    END IF;
+    IF parsing THEN
+        msg := CASE WHEN st = '22023' THEN msg ELSE 'the body is not valid JSON: ' || msg END;
+    END IF;
+    answer := execlave_api.error_body(CASE WHEN parsing THEN 'invalid_json' ELSE execlave_api.error_code(st, status) END,
+                                      msg, st, hnt, det);
+END
+$$;
+COMMENT ON FUNCTION execlave_api.error_answer(text, text, text, text, boolean) IS 'Internal: a handler''s error (SQLSTATE, message, detail, hint; parsing: the body''s) as the hosted API''s (status, answer)';
+
+-- The hosted API's general dispatcher (execlave_api.dispatch, in C, serves
+-- the hot routes itself and passes it every other request): the raw body
+-- (as text/plain) and X-Execlave-Method, X-Execlave-Uri (raw) and
 -- X-Execlave-Content-Type.  Route, method, key, body, then the handler in a
 -- subtransaction; every answer is JSON with the status set for PostgREST.
-CREATE FUNCTION execlave_api.dispatch(text) RETURNS jsonb
+CREATE FUNCTION execlave_api.dispatch_sql(text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     raw text := coalesce($1, '');
@@ -1099,7 +1140,6 @@ DECLARE
     bad text;
     parsing boolean := false;
     st text; msg text; det text; hnt text;
-    errj jsonb;
 BEGIN
     -- the route: /health, or /api[/v1]/ and one of the paths of routes(),
     -- literally or with an agent reference as the segment after "agents"
@@ -1200,25 +1240,19 @@ BEGIN
         END CASE;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-        IF st = 'PGRST' THEN            -- from the shared checks (require_admin, own_agent)
-            errj := msg::jsonb;
-            status := (det::jsonb ->> 'status')::integer;
-            st := errj ->> 'code';
-            msg := errj ->> 'message';
-            hnt := errj ->> 'hint';
-            det := errj ->> 'details';
-        ELSE
-            status := execlave_api.http_status(st);
-        END IF;
-        IF parsing THEN
-            msg := CASE WHEN st = '22023' THEN msg ELSE 'the body is not valid JSON: ' || msg END;
-        END IF;
-        answer := execlave_api.error_body(CASE WHEN parsing THEN 'invalid_json' ELSE execlave_api.error_code(st, status) END,
-                                          msg, st, hnt, det);
+        SELECT e.status, e.answer INTO status, answer FROM execlave_api.error_answer(st, msg, det, hnt, parsing) e;
     END;
     RETURN execlave_api.respond(status, answer);
 END
 $$;
+COMMENT ON FUNCTION execlave_api.dispatch_sql(text) IS 'Internal: the hosted API''s general dispatcher (every request execlave_api.dispatch does not serve itself): routes on X-Execlave-Method and X-Execlave-Uri (execlave_api.routes()), authenticates X-API-Key, parses the JSON body, runs the handler; hosted-shaped JSON answers';
+
+-- The hosted API's entry point (src/http_dispatch.c): the hot routes (POST
+-- authorize, enforce and trace ingest, no query string) in one C call with
+-- the same checks, answers and records as dispatch_sql; every other request,
+-- and every one refused before its handler, through dispatch_sql.
+CREATE FUNCTION execlave_api.dispatch(text) RETURNS jsonb
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'execlave_http_dispatch';
 COMMENT ON FUNCTION execlave_api.dispatch(text) IS 'HTTP: the hosted API (/api, /api/v1, /health) as nginx forwards it: routes on X-Execlave-Method and X-Execlave-Uri (execlave_api.routes()), authenticates X-API-Key, parses the JSON body, runs the handler; hosted-shaped JSON answers';
 
 REVOKE ALL ON FUNCTION execlave_api.authenticate(text), execlave_api.authorize_decision(text, text, text),
@@ -1232,5 +1266,6 @@ REVOKE ALL ON FUNCTION execlave_api.authenticate(text), execlave_api.authorize_d
     execlave_api.http_pause_agent(text, jsonb, jsonb), execlave_api.http_resume_agent(text, jsonb, jsonb),
     execlave_api.http_create_grant(text, jsonb, jsonb), execlave_api.http_authorize(text, jsonb, jsonb),
     execlave_api.http_create_webhook(text, jsonb, jsonb), execlave_api.http_enforce(text, jsonb, jsonb),
-    execlave_api.http_ingest_traces(text, jsonb, jsonb), execlave_api.dispatch(text) FROM PUBLIC;
+    execlave_api.http_ingest_traces(text, jsonb, jsonb), execlave_api.error_answer(text, text, text, text, boolean),
+    execlave_api.enforce_answer(uuid, jsonb), execlave_api.dispatch_sql(text), execlave_api.dispatch(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave_api.dispatch(text) TO execlave_api_anon;
