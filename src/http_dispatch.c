@@ -876,3 +876,53 @@ execlave_http_dispatch(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(answer);
 }
+
+/*
+ * execlave_api.trace_fields_known(traces jsonb) RETURNS boolean: is every
+ * element of the array an object whose fields are all trace fields of the
+ * batch ingestion (the names of execlave_api.ingest_traces's "known")?
+ * The test of its one-statement path, without a copy of each element.
+ */
+PG_FUNCTION_INFO_V1(execlave_trace_fields_known);
+
+Datum
+execlave_trace_fields_known(PG_FUNCTION_ARGS)
+{
+	static const char *const known[] = {"traceId", "agentId", "sessionId", "userId", "timestamp",
+		"startedAt", "durationMs", "duration", "status", "input", "output", "errorMessage", "errorType",
+		"model", "modelName", "promptTokens", "completionTokens", "totalTokens", "cost", "costUsd",
+	"environment", "tags", "tools", "metadata", "parentTraceId", "spanType"};
+	Jsonb	   *traces = PG_GETARG_JSONB_P(0);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!JB_ROOT_IS_ARRAY(traces) || JB_ROOT_IS_SCALAR(traces))
+		PG_RETURN_BOOL(false);
+	it = JsonbIteratorInit(&traces->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbIterator *fit;
+		JsonbValue	f;
+		JsonbIteratorToken ftok;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			PG_RETURN_BOOL(false);
+		fit = JsonbIteratorInit(v.val.binary.data);
+		while ((ftok = JsonbIteratorNext(&fit, &f, true)) != WJB_DONE)
+		{
+			bool		found = false;
+
+			if (ftok != WJB_KEY)
+				continue;
+			for (int i = 0; i < (int) lengthof(known) && !found; i++)
+				found = strlen(known[i]) == (size_t) f.val.string.len &&
+					memcmp(known[i], f.val.string.val, f.val.string.len) == 0;
+			if (!found)
+				PG_RETURN_BOOL(false);
+		}
+	}
+	PG_RETURN_BOOL(true);
+}

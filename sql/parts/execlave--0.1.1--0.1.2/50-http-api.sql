@@ -351,6 +351,12 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 202 with requiresApproval and approvalRequestId when a require_approval policy fired; 403 when blocked and 423 when the agent is paused (the answer in details), committed with what it recorded. Admin keys, or the agent''s own key';
 
+-- Does every trace of a batch have only the fields of "known" below (C, src/http_dispatch.c)?
+CREATE FUNCTION execlave_api.trace_fields_known(traces jsonb) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'execlave_trace_fields_known';
+COMMENT ON FUNCTION execlave_api.trace_fields_known(jsonb) IS 'Internal: is every element of the batch an object of known trace fields only (execlave_api.ingest_traces)?';
+REVOKE ALL ON FUNCTION execlave_api.trace_fields_known(jsonb) FROM PUBLIC;
+
 -- Batch ingestion.  The usual batch (every trace an object of known fields
 -- naming an agent the key may act for) is inserted by one statement, so
 -- that a batch costs about what the same rows cost in SQL; if that
@@ -404,13 +410,12 @@ BEGIN
     -- fields, naming by a string agentId an agent the key may act for
     -- (checked by C functions, not by a query per trace; the names are those of known)
     IF n > 0 AND NOT jsonb_path_exists(traces, '$[*] ? (@.type() != "object" || !(@.agentId.type() == "string"))') THEN
-        fast := NOT EXISTS (SELECT 1 FROM jsonb_array_elements(traces) e
-                            WHERE e - '{traceId,agentId,sessionId,userId,timestamp,startedAt,durationMs,duration,status,input,output,errorMessage,errorType,model,modelName,promptTokens,completionTokens,totalTokens,cost,costUsd,environment,tags,tools,metadata,parentTraceId,spanType}'::text[] <> '{}')
+        fast := execlave_api.trace_fields_known(traces)
             AND (scope <> 'agent' OR NOT jsonb_path_exists(traces, '$[*] ? (@.agentId != $key && @.agentId != $id)',
                                                            jsonb_build_object('key', own_key, 'id', own::text)));
     END IF;
     IF fast THEN
-        ids := ARRAY(SELECT execlave.new_trace_id() FROM jsonb_array_elements(traces));
+        ids := ARRAY(SELECT execlave.new_trace_id() FROM generate_series(1, n));
         BEGIN
             INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status, input,
                 output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens, cost_usd,
