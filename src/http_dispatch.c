@@ -6,11 +6,14 @@
  *
  * The hot routes -- POST /api[/v1]/agents/authorize, /policies/enforce and
  * /traces/ingest, with no query string -- are served here in one call: the
- * API key is checked as execlave_api.authenticate() checks it (one index
- * lookup, the constant-time digest comparison of apikeys.c, the caller's
+ * API key is checked as execlave_api.authenticate() checks it (its row by
+ * prefix, the constant-time digest comparison of apikeys.c, the caller's
  * settings, the last use to the minute), the body is parsed and the
  * handler runs in a subtransaction, as in the SQL dispatcher; authorize's
- * handler is C (the decision of grants.c, the grant read by one kept plan).
+ * and enforce's checks are C (then the decision of grants.c, or
+ * execlave.enforce), their answers SQL functions shared with the SQL
+ * handlers.  Every statement is that of a SQL function called through fmgr:
+ * this file runs no SPI.
  *
  * Every other request, and every hot request refused before its handler
  * (no, a bad or a refused key, a body that is not application/json), is
@@ -30,7 +33,6 @@
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -60,64 +62,6 @@ typedef enum HotRoute
 	HOT_ENFORCE,
 	HOT_INGEST
 } HotRoute;
-
-/* The key's row: $1 its prefix */
-static const char *const sql_key =
-"SELECT x.id::pg_catalog.text, x.key_hash, x.revoked_at IS NOT NULL,"
-" COALESCE(x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(), false), x.scope,"
-" COALESCE(x.agent_id::pg_catalog.text, ''), 'api:' OPERATOR(pg_catalog.||) x.name,"
-" (x.last_used_at IS NULL OR x.last_used_at OPERATOR(pg_catalog.<)"
-"  (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval))"
-" FROM execlave.api_keys x WHERE x.key_prefix OPERATOR(pg_catalog.=) $1";
-
-/* The key's last use, to the minute: $1 its id */
-static const char *const sql_touch =
-"UPDATE execlave.api_keys x SET last_used_at = pg_catalog.now()"
-" WHERE x.id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
-" AND (x.last_used_at IS NULL OR x.last_used_at OPERATOR(pg_catalog.<)"
-"      (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval))";
-
-/* authorize's 200 answer: $1 grant id, $2 source and $3 target as asked, $4 reason */
-static const char *const sql_authorized =
-"SELECT pg_catalog.jsonb_build_object('success', true, 'authorized', true, 'reason', $4::pg_catalog.text,"
-" 'grant', g.g, 'data', pg_catalog.jsonb_build_object('authorized', true, 'reason', $4::pg_catalog.text,"
-" 'grant', g.g))"
-" FROM (SELECT (SELECT pg_catalog.jsonb_build_object('id', x.id, 'callerAgentId', $2::pg_catalog.text,"
-"   'calleeAgentId', $3::pg_catalog.text, 'sourceAgentId', x.source_id, 'targetAgentId', x.target_id,"
-"   'allowedActions', pg_catalog.to_jsonb(x.actions), 'expiresAt', x.expires_at)"
-"   FROM execlave.grants x WHERE x.id OPERATOR(pg_catalog.=) $1) AS g) g";
-
-/* authorize's 403 answer: $1 reason, $2 message */
-static const char *const sql_denied =
-"SELECT pg_catalog.jsonb_build_object('success', false, 'authorized', false, 'reason', $1::pg_catalog.text,"
-" 'error', pg_catalog.jsonb_build_object('code', 'not_authorized', 'message', $2::pg_catalog.text))";
-
-static SPIPlanPtr key_plan = NULL;
-static SPIPlanPtr touch_plan = NULL;
-static SPIPlanPtr authorized_plan = NULL;
-static SPIPlanPtr denied_plan = NULL;
-
-/* A statement's plan, prepared once per backend (the plan cache revalidates it). */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-		if (plan == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not prepare a statement of the HTTP dispatcher: %s",
-							SPI_result_code_string(SPI_result))));
-		if (SPI_keepplan(plan) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not keep a statement of the HTTP dispatcher")));
-		*slot = plan;
-	}
-	return *slot;
-}
 
 /* The OID of execlave_api.<name>(types) or <schema>.<name>(types). */
 static Oid
@@ -225,7 +169,8 @@ set_local(const char *name, const char *value)
  * execlave_api.authenticate(key) for a key that it accepts: true, with the
  * caller set for the transaction (and *scope the key's scope); false, with
  * nothing set or written, for a key it refuses (the SQL dispatcher then
- * answers the request with the reason).
+ * answers the request with the reason).  The row is read and the last use
+ * written by execlave_api.key_by_prefix and key_used (its statements).
  */
 static bool
 authenticate(const char *key, char **scope)
@@ -245,7 +190,6 @@ authenticate(const char *key, char **scope)
 	bool		stale = false;
 	char	   *agent = NULL;
 	char	   *actor = NULL;
-	MemoryContext caller = CurrentMemoryContext;
 
 	LOCAL_FCINFO(match, 2);
 
@@ -270,38 +214,31 @@ authenticate(const char *key, char **scope)
 		}
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not connect to SPI")));
 	if (well_formed)
 	{
 		Oid			types[1] = {TEXTOID};
-		Datum		args[1];
-		char	   *prefix = psprintf("ag_%.*s_%.8s", (int) env_len, env, secret);
-		int			rc;
+		FmgrInfo	flinfo;
+		HeapTupleHeader row;
+		bool		isnull;
+		Datum		d;
 
-		args[0] = CStringGetTextDatum(prefix);
-		rc = SPI_execute_plan(kept_plan(&key_plan, sql_key, 1, types), args, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not read the API key: %s", SPI_result_code_string(rc))));
-		if (SPI_processed == 1)
+		LOCAL_FCINFO(fcinfo, 1);
+
+		prepare_call(fcinfo, &flinfo, API_SCHEMA, "key_by_prefix", 1, types);
+		set_arg(fcinfo, 0, CStringGetTextDatum(psprintf("ag_%.*s_%.8s", (int) env_len, env, secret)));
+		row = DatumGetHeapTupleHeader(FunctionCallInvoke(fcinfo));
+		d = GetAttributeByNum(row, 1, &isnull);
+		if (!isnull)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-
 			found = true;
-			id = SPI_getvalue(tup, desc, 1);
-			stored = SPI_getbinval(tup, desc, 2, &isnull);
-			revoked = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-			expired = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-			*scope = SPI_getvalue(tup, desc, 5);
-			agent = SPI_getvalue(tup, desc, 6);
-			actor = SPI_getvalue(tup, desc, 7);
-			stale = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+			id = TextDatumGetCString(d);
+			stored = GetAttributeByNum(row, 2, &isnull);
+			revoked = DatumGetBool(GetAttributeByNum(row, 3, &isnull));
+			expired = DatumGetBool(GetAttributeByNum(row, 4, &isnull));
+			*scope = TextDatumGetCString(GetAttributeByNum(row, 5, &isnull));
+			agent = TextDatumGetCString(GetAttributeByNum(row, 6, &isnull));
+			actor = TextDatumGetCString(GetAttributeByNum(row, 7, &isnull));
+			stale = DatumGetBool(GetAttributeByNum(row, 8, &isnull));
 		}
 	}
 
@@ -314,10 +251,7 @@ authenticate(const char *key, char **scope)
 	ok = DatumGetBool(execlave_api_key_matches(match));
 
 	if (!ok || !well_formed || revoked || expired)
-	{
-		SPI_finish();
 		return false;
-	}
 	set_local("execlave.api_key_id", id);
 	set_local("execlave.api_scope", *scope);
 	set_local("execlave.api_agent_id", agent);
@@ -325,19 +259,15 @@ authenticate(const char *key, char **scope)
 	/* last use, to the minute: no write on most requests, none in read-only ones */
 	if (stale && !XactReadOnly)
 	{
-		Oid			types[1] = {TEXTOID};
-		Datum		args[1];
-		int			rc;
+		Oid			types[1] = {UUIDOID};
+		FmgrInfo	flinfo;
 
-		args[0] = CStringGetTextDatum(id);
-		rc = SPI_execute_plan(kept_plan(&touch_plan, sql_touch, 1, types), args, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not record the API key's use: %s", SPI_result_code_string(rc))));
+		LOCAL_FCINFO(fcinfo, 1);
+
+		prepare_call(fcinfo, &flinfo, API_SCHEMA, "key_used", 1, types);
+		set_arg(fcinfo, 0, DirectFunctionCall1(uuid_in, CStringGetDatum(id)));
+		(void) FunctionCallInvoke(fcinfo);
 	}
-	*scope = MemoryContextStrdup(caller, *scope);
-	SPI_finish();
 	return true;
 }
 
@@ -484,7 +414,6 @@ http_authorize(Jsonb *body, const char *scope, int *status)
 	Datum		grant_id;
 	bool		no_grant;
 	Datum		answer;
-	int			rc;
 
 	LOCAL_FCINFO(fcinfo, 3);
 
@@ -532,41 +461,28 @@ http_authorize(Jsonb *body, const char *scope, int *status)
 		no_grant = true;
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not connect to SPI")));
-	if (authorized)
+	/* execlave_api.authorize_answer(authorized, reason, grant_id, src, tgt, act) */
 	{
-		Oid			atypes[4] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID};
-		Datum		args[4];
-		char		nulls[4] = {no_grant ? 'n' : ' ', ' ', ' ', ' '};
+		Oid			atypes[6] = {BOOLOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
+		FmgrInfo	aflinfo;
+		HeapTupleHeader result;
 
-		args[0] = grant_id;
-		args[1] = CStringGetTextDatum(src);
-		args[2] = CStringGetTextDatum(tgt);
-		args[3] = CStringGetTextDatum(reason);
-		rc = SPI_execute_plan(kept_plan(&authorized_plan, sql_authorized, 4, atypes), args, nulls, true, 1);
-		*status = 200;
-	}
-	else
-	{
-		Oid			dtypes[2] = {TEXTOID, TEXTOID};
-		Datum		args[2];
+		LOCAL_FCINFO(afcinfo, 6);
 
-		args[0] = CStringGetTextDatum(reason);
-		args[1] = CStringGetTextDatum(psprintf("agent \"%s\" is not authorized to %s agent \"%s\"",
-											   src, act, tgt));
-		rc = SPI_execute_plan(kept_plan(&denied_plan, sql_denied, 2, dtypes), args, NULL, true, 1);
-		*status = 403;
+		prepare_call(afcinfo, &aflinfo, API_SCHEMA, "authorize_answer", 6, atypes);
+		set_arg(afcinfo, 0, BoolGetDatum(authorized));
+		set_arg(afcinfo, 1, CStringGetTextDatum(reason));
+		if (!no_grant)
+			set_arg(afcinfo, 2, grant_id);
+		set_arg(afcinfo, 3, CStringGetTextDatum(src));
+		set_arg(afcinfo, 4, CStringGetTextDatum(tgt));
+		set_arg(afcinfo, 5, CStringGetTextDatum(act));
+		result = DatumGetHeapTupleHeader(FunctionCallInvoke(afcinfo));
+		*status = DatumGetInt32(GetAttributeByNum(result, 1, &isnull));
+		if (isnull)
+			*status = -1;
+		answer = GetAttributeByNum(result, 2, &isnull);
 	}
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not build the authorize answer: %s", SPI_result_code_string(rc))));
-	answer = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	answer = SPI_datumTransfer(answer, false, -1);
-	SPI_finish();
 	return answer;
 }
 

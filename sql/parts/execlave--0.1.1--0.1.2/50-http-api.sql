@@ -106,6 +106,31 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.authenticate(text) IS 'Internal: check an API key (exists, not revoked, not expired; constant-time hash comparison) and set the request''s caller; NULL when it is good, else the reason';
 
+-- The C dispatcher's key check (src/http_dispatch.c) reads the key's row by
+-- its display prefix (no row: all NULL) and writes its last use, to the
+-- minute, through these two: the same statements as authenticate's.
+CREATE FUNCTION execlave_api.key_by_prefix(prefix text, OUT key_id text, OUT stored bytea, OUT is_revoked boolean,
+    OUT is_expired boolean, OUT key_scope text, OUT key_agent text, OUT key_actor text, OUT is_stale boolean)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT x.id::text, x.key_hash, x.revoked_at IS NOT NULL, coalesce(x.expires_at <= now(), false), x.scope,
+           coalesce(x.agent_id::text, ''), 'api:' || x.name,
+           x.last_used_at IS NULL OR x.last_used_at < now() - interval '1 minute'
+    INTO key_id, stored, is_revoked, is_expired, key_scope, key_agent, key_actor, is_stale
+    FROM execlave.api_keys x WHERE x.key_prefix = prefix;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.key_by_prefix(text) IS 'Internal: an API key''s row by its display prefix, for the C dispatcher''s key check (execlave_api.authenticate''s)';
+
+CREATE FUNCTION execlave_api.key_used(key_id uuid) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE execlave.api_keys x SET last_used_at = now()
+    WHERE x.id = key_id AND (x.last_used_at IS NULL OR x.last_used_at < now() - interval '1 minute');
+END
+$$;
+COMMENT ON FUNCTION execlave_api.key_used(uuid) IS 'Internal: an API key''s last use, to the minute (execlave_api.authenticate''s write)';
+
 -- PostgREST's db-pre-request: authenticate the X-API-Key header (nginx moves
 -- a bearer key there).  The hosted dispatcher authenticates by itself, so
 -- that its refusals have the hosted shape.
@@ -415,7 +440,7 @@ BEGIN
                                                            jsonb_build_object('key', own_key, 'id', own::text)));
     END IF;
     IF fast THEN
-        ids := ARRAY(SELECT execlave.new_trace_id() FROM generate_series(1, n));
+        ids := ARRAY(SELECT execlave.new_trace_id() FROM jsonb_array_elements(traces));
         BEGIN
             INSERT INTO execlave.traces (trace_id, agent_key, session_id, user_id, started_at, duration_ms, status, input,
                 output, error_message, error_type, model, prompt_tokens, completion_tokens, total_tokens, cost_usd,
@@ -883,6 +908,32 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_create_grant(text, jsonb, jsonb) IS 'HTTP POST /api/agents/{id}/grants: grant the agent (source) actions on targetAgentId until expiresAt; 201 with the grant; admin keys';
 
+-- authorize's answer (shared by http_authorize and the C dispatcher): 200
+-- with the grant, or 403 with the reason.
+CREATE FUNCTION execlave_api.authorize_answer(authorized boolean, reason text, grant_id uuid, src text, tgt text,
+                                              act text, OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g jsonb;
+BEGIN
+    IF authorized THEN
+        g := (SELECT jsonb_build_object('id', x.id, 'callerAgentId', src, 'calleeAgentId', tgt,
+                  'sourceAgentId', x.source_id, 'targetAgentId', x.target_id, 'allowedActions', to_jsonb(x.actions),
+                  'expiresAt', x.expires_at)
+              FROM execlave.grants x WHERE x.id = grant_id);
+        status := 200;
+        answer := jsonb_build_object('success', true, 'authorized', true, 'reason', reason, 'grant', g,
+            'data', jsonb_build_object('authorized', true, 'reason', reason, 'grant', g));
+    ELSE
+        status := 403;
+        answer := jsonb_build_object('success', false, 'authorized', false, 'reason', reason,
+            'error', jsonb_build_object('code', 'not_authorized',
+                'message', format('agent "%s" is not authorized to %s agent "%s"', src, act, tgt)));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.authorize_answer(boolean, text, uuid, text, text, text) IS 'Internal: the hosted answer (status, body) of an authorize decision';
+
 -- POST /api/agents/authorize {"sourceAgentId" | "callerAgentId", "targetAgentId" | "calleeAgentId", "action"}
 -- Denied: 403, committed (nothing is rolled back for a refusal).
 CREATE FUNCTION execlave_api.http_authorize(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
@@ -892,7 +943,6 @@ DECLARE
     tgt text;
     act text;
     d record;
-    g jsonb;
 BEGIN
     PERFORM execlave_api.check_fields(body, '{"sourceAgentId": "string", "callerAgentId": "string",
         "targetAgentId": "string", "calleeAgentId": "string", "action": "string"}');
@@ -913,20 +963,7 @@ BEGIN
         PERFORM execlave_api.own_agent(src, 'authorize as source');
     END IF;
     SELECT * INTO d FROM execlave_api.authorize_decision(src, tgt, act);
-    IF d.authorized THEN
-        g := (SELECT jsonb_build_object('id', x.id, 'callerAgentId', src, 'calleeAgentId', tgt,
-                  'sourceAgentId', x.source_id, 'targetAgentId', x.target_id, 'allowedActions', to_jsonb(x.actions),
-                  'expiresAt', x.expires_at)
-              FROM execlave.grants x WHERE x.id = d.grant_id);
-        status := 200;
-        answer := jsonb_build_object('success', true, 'authorized', true, 'reason', d.reason, 'grant', g,
-            'data', jsonb_build_object('authorized', true, 'reason', d.reason, 'grant', g));
-    ELSE
-        status := 403;
-        answer := jsonb_build_object('success', false, 'authorized', false, 'reason', d.reason,
-            'error', jsonb_build_object('code', 'not_authorized',
-                'message', format('agent "%s" is not authorized to %s agent "%s"', src, act, tgt)));
-    END IF;
+    SELECT a.status, a.answer INTO status, answer FROM execlave_api.authorize_answer(d.authorized, d.reason, d.grant_id, src, tgt, act) a;
 END
 $$;
 COMMENT ON FUNCTION execlave_api.http_authorize(text, jsonb, jsonb) IS 'HTTP POST /api/agents/authorize: 200 {authorized: true, grant} or 403 {authorized: false, reason}; an agent key, as its own source only, gets reason not_authorized for every denial that concerns another agent';
@@ -1272,5 +1309,6 @@ REVOKE ALL ON FUNCTION execlave_api.authenticate(text), execlave_api.authorize_d
     execlave_api.http_create_grant(text, jsonb, jsonb), execlave_api.http_authorize(text, jsonb, jsonb),
     execlave_api.http_create_webhook(text, jsonb, jsonb), execlave_api.http_enforce(text, jsonb, jsonb),
     execlave_api.http_ingest_traces(text, jsonb, jsonb), execlave_api.error_answer(text, text, text, text, boolean),
-    execlave_api.enforce_answer(uuid, jsonb), execlave_api.dispatch_sql(text), execlave_api.dispatch(text) FROM PUBLIC;
+    execlave_api.enforce_answer(uuid, jsonb), execlave_api.authorize_answer(boolean, text, uuid, text, text, text),
+    execlave_api.key_by_prefix(text), execlave_api.key_used(uuid), execlave_api.dispatch_sql(text), execlave_api.dispatch(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave_api.dispatch(text) TO execlave_api_anon;
