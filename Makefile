@@ -35,6 +35,7 @@ OBJS = \
 	src/apikeys.o \
 	src/approvals.o \
 	src/otlp.o \
+	src/http_dispatch.o \
 	src/proto/otlp_trace.pb-c.o \
 	src/standalone/otlp_map.o \
 	src/standalone/pii.o \
@@ -52,7 +53,7 @@ EXECLAVE_SCRIPTS = execlave--0.1.0 execlave--0.1.0--0.1.1 execlave--0.1.1--0.1.2
 DATA_built = $(patsubst %,sql/%.sql,$(EXECLAVE_SCRIPTS))
 
 # pg_regress: inputs in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api approvals otlp bad_input hot_paths dashboard
+REGRESS = setup agents kill_switch traces events roles grants policies windows webhooks maintenance api approvals otlp bad_input hot_paths dashboard http_dispatch
 REGRESS_OPTS = --inputdir=.
 
 # TAP tests (PostgreSQL::Test::Cluster); run by scripts/test.sh as a non-root user

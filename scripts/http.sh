@@ -18,7 +18,10 @@
 # Defaults: --pghost $PGHOST, --pgport $PGPORT (5432), --db postgres, --superuser $PGUSER (or the
 # OS user), --port $EXECLAVE_HTTP_PORT (4000), --otlp-port $EXECLAVE_OTLP_PORT (a second port that
 # serves only POST /v1/traces; 4318 when the port is 4000 and 4318 is free, else none).  EXECLAVE_POSTGREST names another PostgREST
-# executable (it must be 12.0.2).  The routes are in README.md ("HTTP API").
+# executable (it must be 12.0.2).  Tuning (README.md, "Running the front in production"):
+# EXECLAVE_HTTP_POOL (PostgREST db-pool, 10), EXECLAVE_HTTP_WORKERS (nginx worker_processes, 1),
+# EXECLAVE_HTTP_KEEPALIVE (idle upstream connections, 16), EXECLAVE_POSTGREST_RTS (PostgREST's
+# GHCRTS, none).  The routes are in README.md ("HTTP API").
 # The dashboard (README.md, "Dashboard") is web/: served as static files at /.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -309,7 +312,8 @@ write_nginx_conf() {
     fi
     cat >"$dir/nginx.conf.new" <<CONF
 # Written by scripts/http.sh; regenerated at every start.
-worker_processes 1;
+# worker_processes: EXECLAVE_HTTP_WORKERS; keepalive: EXECLAVE_HTTP_KEEPALIVE (README: Running the front in production)
+worker_processes ${EXECLAVE_HTTP_WORKERS:-1};
 pid $dir/nginx.pid;
 error_log $dir/log/nginx-error.log warn;
 events { worker_connections 1024; }
@@ -339,7 +343,7 @@ http {
 
     upstream execlave_postgrest {
         server unix:$sock;
-        keepalive 16;
+        keepalive ${EXECLAVE_HTTP_KEEPALIVE:-16};
     }
 
     server {
@@ -439,6 +443,11 @@ http_start() {
             *) die "unknown option $1" ;;
         esac
     done
+    # the tuning settings go into configurations and a command line: check their form
+    [[ ${EXECLAVE_HTTP_POOL:-10} =~ ^[1-9][0-9]{0,3}$ ]] || die "EXECLAVE_HTTP_POOL must be a number of connections (got '$EXECLAVE_HTTP_POOL')"
+    [[ ${EXECLAVE_HTTP_WORKERS:-1} =~ ^([1-9][0-9]{0,2}|auto)$ ]] || die "EXECLAVE_HTTP_WORKERS must be a number or auto (got '$EXECLAVE_HTTP_WORKERS')"
+    [[ ${EXECLAVE_HTTP_KEEPALIVE:-16} =~ ^[1-9][0-9]{0,3}$ ]] || die "EXECLAVE_HTTP_KEEPALIVE must be a number of connections (got '$EXECLAVE_HTTP_KEEPALIVE')"
+    [[ ${EXECLAVE_POSTGREST_RTS:-} =~ ^[-+A-Za-z0-9\ .,=]*$ ]] || die "EXECLAVE_POSTGREST_RTS must be GHC runtime options such as '-N2 -A8m' (got '$EXECLAVE_POSTGREST_RTS')"
     local missing
     missing=$(http_missing)
     [ -z "$missing" ] || die "missing: $missing (bash scripts/http.sh install, as root)"
@@ -500,7 +509,7 @@ http_start() {
     ensure_db_role "$pghost" "$pgport" "$db" "$su"
 
     # no descriptor of ours stays open in the daemons (a caller may wait for EOF on its pipes)
-    as_pg "cd '$dir' || exit 1; setsid '$bin' '$dir/postgrest.conf' >>'$dir/log/postgrest.log' 2>&1 </dev/null & echo \$! >'$dir/postgrest.pid'"
+    as_pg "cd '$dir' || exit 1; GHCRTS='${EXECLAVE_POSTGREST_RTS:-}' setsid '$bin' '$dir/postgrest.conf' >>'$dir/log/postgrest.log' 2>&1 </dev/null & echo \$! >'$dir/postgrest.pid'"
     as_pg "'$(find_nginx)' -q -p '$dir/' -c '$dir/nginx.conf' -e '$dir/log/nginx-error.log' -t" ||
         die "nginx refused its configuration ($dir/nginx.conf)"
     if [ $reload = skip ]; then

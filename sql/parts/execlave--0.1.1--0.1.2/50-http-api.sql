@@ -106,6 +106,31 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.authenticate(text) IS 'Internal: check an API key (exists, not revoked, not expired; constant-time hash comparison) and set the request''s caller; NULL when it is good, else the reason';
 
+-- The C dispatcher's key check (src/http_dispatch.c) reads the key's row by
+-- its display prefix (no row: all NULL) and writes its last use, to the
+-- minute, through these two: the same statements as authenticate's.
+CREATE FUNCTION execlave_api.key_by_prefix(prefix text, OUT key_id text, OUT stored bytea, OUT is_revoked boolean,
+    OUT is_expired boolean, OUT key_scope text, OUT key_agent text, OUT key_actor text, OUT is_stale boolean)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT x.id::text, x.key_hash, x.revoked_at IS NOT NULL, coalesce(x.expires_at <= now(), false), x.scope,
+           coalesce(x.agent_id::text, ''), 'api:' || x.name,
+           x.last_used_at IS NULL OR x.last_used_at < now() - interval '1 minute'
+    INTO key_id, stored, is_revoked, is_expired, key_scope, key_agent, key_actor, is_stale
+    FROM execlave.api_keys x WHERE x.key_prefix = prefix;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.key_by_prefix(text) IS 'Internal: an API key''s row by its display prefix, for the C dispatcher''s key check (execlave_api.authenticate''s)';
+
+CREATE FUNCTION execlave_api.key_used(key_id uuid) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE execlave.api_keys x SET last_used_at = now()
+    WHERE x.id = key_id AND (x.last_used_at IS NULL OR x.last_used_at < now() - interval '1 minute');
+END
+$$;
+COMMENT ON FUNCTION execlave_api.key_used(uuid) IS 'Internal: an API key''s last use, to the minute (execlave_api.authenticate''s write)';
+
 -- PostgREST's db-pre-request: authenticate the X-API-Key header (nginx moves
 -- a bearer key there).  The hosted dispatcher authenticates by itself, so
 -- that its refusals have the hosted shape.
@@ -351,6 +376,12 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.enforce(text, text, text, numeric, text[], jsonb, text) IS 'HTTP: pre-execution check. 200 {allowed, violations, warnings}; 202 with requiresApproval and approvalRequestId when a require_approval policy fired; 403 when blocked and 423 when the agent is paused (the answer in details), committed with what it recorded. Admin keys, or the agent''s own key';
 
+-- Does every trace of a batch have only the fields of "known" below (C, src/http_dispatch.c)?
+CREATE FUNCTION execlave_api.trace_fields_known(traces jsonb) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'execlave_trace_fields_known';
+COMMENT ON FUNCTION execlave_api.trace_fields_known(jsonb) IS 'Internal: is every element of the batch an object of known trace fields only (execlave_api.ingest_traces)?';
+REVOKE ALL ON FUNCTION execlave_api.trace_fields_known(jsonb) FROM PUBLIC;
+
 -- Batch ingestion.  The usual batch (every trace an object of known fields
 -- naming an agent the key may act for) is inserted by one statement, so
 -- that a batch costs about what the same rows cost in SQL; if that
@@ -404,8 +435,7 @@ BEGIN
     -- fields, naming by a string agentId an agent the key may act for
     -- (checked by C functions, not by a query per trace; the names are those of known)
     IF n > 0 AND NOT jsonb_path_exists(traces, '$[*] ? (@.type() != "object" || !(@.agentId.type() == "string"))') THEN
-        fast := NOT EXISTS (SELECT 1 FROM jsonb_array_elements(traces) e
-                            WHERE e - '{traceId,agentId,sessionId,userId,timestamp,startedAt,durationMs,duration,status,input,output,errorMessage,errorType,model,modelName,promptTokens,completionTokens,totalTokens,cost,costUsd,environment,tags,tools,metadata,parentTraceId,spanType}'::text[] <> '{}')
+        fast := execlave_api.trace_fields_known(traces)
             AND (scope <> 'agent' OR NOT jsonb_path_exists(traces, '$[*] ? (@.agentId != $key && @.agentId != $id)',
                                                            jsonb_build_object('key', own_key, 'id', own::text)));
     END IF;
@@ -878,6 +908,32 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_create_grant(text, jsonb, jsonb) IS 'HTTP POST /api/agents/{id}/grants: grant the agent (source) actions on targetAgentId until expiresAt; 201 with the grant; admin keys';
 
+-- authorize's answer (shared by http_authorize and the C dispatcher): 200
+-- with the grant, or 403 with the reason.
+CREATE FUNCTION execlave_api.authorize_answer(authorized boolean, reason text, grant_id uuid, src text, tgt text,
+                                              act text, OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g jsonb;
+BEGIN
+    IF authorized THEN
+        g := (SELECT jsonb_build_object('id', x.id, 'callerAgentId', src, 'calleeAgentId', tgt,
+                  'sourceAgentId', x.source_id, 'targetAgentId', x.target_id, 'allowedActions', to_jsonb(x.actions),
+                  'expiresAt', x.expires_at)
+              FROM execlave.grants x WHERE x.id = grant_id);
+        status := 200;
+        answer := jsonb_build_object('success', true, 'authorized', true, 'reason', reason, 'grant', g,
+            'data', jsonb_build_object('authorized', true, 'reason', reason, 'grant', g));
+    ELSE
+        status := 403;
+        answer := jsonb_build_object('success', false, 'authorized', false, 'reason', reason,
+            'error', jsonb_build_object('code', 'not_authorized',
+                'message', format('agent "%s" is not authorized to %s agent "%s"', src, act, tgt)));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.authorize_answer(boolean, text, uuid, text, text, text) IS 'Internal: the hosted answer (status, body) of an authorize decision';
+
 -- POST /api/agents/authorize {"sourceAgentId" | "callerAgentId", "targetAgentId" | "calleeAgentId", "action"}
 -- Denied: 403, committed (nothing is rolled back for a refusal).
 CREATE FUNCTION execlave_api.http_authorize(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
@@ -887,7 +943,6 @@ DECLARE
     tgt text;
     act text;
     d record;
-    g jsonb;
 BEGIN
     PERFORM execlave_api.check_fields(body, '{"sourceAgentId": "string", "callerAgentId": "string",
         "targetAgentId": "string", "calleeAgentId": "string", "action": "string"}');
@@ -908,20 +963,7 @@ BEGIN
         PERFORM execlave_api.own_agent(src, 'authorize as source');
     END IF;
     SELECT * INTO d FROM execlave_api.authorize_decision(src, tgt, act);
-    IF d.authorized THEN
-        g := (SELECT jsonb_build_object('id', x.id, 'callerAgentId', src, 'calleeAgentId', tgt,
-                  'sourceAgentId', x.source_id, 'targetAgentId', x.target_id, 'allowedActions', to_jsonb(x.actions),
-                  'expiresAt', x.expires_at)
-              FROM execlave.grants x WHERE x.id = d.grant_id);
-        status := 200;
-        answer := jsonb_build_object('success', true, 'authorized', true, 'reason', d.reason, 'grant', g,
-            'data', jsonb_build_object('authorized', true, 'reason', d.reason, 'grant', g));
-    ELSE
-        status := 403;
-        answer := jsonb_build_object('success', false, 'authorized', false, 'reason', d.reason,
-            'error', jsonb_build_object('code', 'not_authorized',
-                'message', format('agent "%s" is not authorized to %s agent "%s"', src, act, tgt)));
-    END IF;
+    SELECT a.status, a.answer INTO status, answer FROM execlave_api.authorize_answer(d.authorized, d.reason, d.grant_id, src, tgt, act) a;
 END
 $$;
 COMMENT ON FUNCTION execlave_api.http_authorize(text, jsonb, jsonb) IS 'HTTP POST /api/agents/authorize: 200 {authorized: true, grant} or 403 {authorized: false, reason}; an agent key, as its own source only, gets reason not_authorized for every denial that concerns another agent';
@@ -945,35 +987,16 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_create_webhook(text, jsonb, jsonb) IS 'HTTP POST /api/webhooks: register an endpoint; 201 with its signing secret (this once); admin keys';
 
--- POST /api/policies/enforce: 200 allowed; 202 {requiresApproval,
--- approvalRequestId} when a require_approval policy fired (the pending
--- request committed); 403 {allowed: false, violations} when blocked or when
--- the agent is paused or archived, committed with the violations recorded
--- (and their policy.violated deliveries).
-CREATE FUNCTION execlave_api.http_enforce(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- The answer of a pre-execution check of agent aid whose execlave.enforce
+-- result is r (shared by http_enforce and the C dispatcher).
+CREATE FUNCTION execlave_api.enforce_answer(aid uuid, r jsonb, OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    agent text;
-    aid uuid;
-    meta jsonb;
-    r jsonb;
     violations jsonb;
     warnings jsonb;
     sys text;
     agent_status text;
 BEGIN
-    PERFORM execlave_api.check_fields(body, '{"agentId": "string", "input": "string", "environment": "string",
-        "metadata": "object", "estimatedCost": "number", "tools": "array", "model": "string", "modelName": "string",
-        "toolDescriptors": "any", "conversationHistory": "any", "toolOutputs": "any"}');
-    agent := execlave_api.required(body, 'agentId');
-    PERFORM execlave_api.required(body, 'input');
-    aid := execlave_api.own_agent(agent, 'run a pre-execution check');
-    meta := nullif(body -> 'metadata', 'null');
-    IF body ->> 'environment' IS NOT NULL THEN
-        meta := coalesce(meta, '{}') || jsonb_build_object('environment', body ->> 'environment');
-    END IF;
-    r := execlave.enforce(agent, body ->> 'input', coalesce(body ->> 'model', body ->> 'modelName'),
-                          (body ->> 'estimatedCost')::numeric, execlave_api.text_array(body -> 'tools', 'tools'), meta);
     SELECT coalesce(jsonb_agg(jsonb_build_object('policyId', v -> 'policy_id', 'policyName', v -> 'policy_name',
                'policyType', v -> 'type', 'message', v -> 'message', 'enforcementMode', v -> 'mode',
                'details', v -> 'details') ORDER BY o), '[]'),
@@ -1013,6 +1036,36 @@ BEGIN
         WHEN sys IS NOT NULL AND agent_status IN ('paused', 'archived')
             THEN jsonb_build_object('code', 'agent_' || agent_status, 'message', sys)
         ELSE jsonb_build_object('code', 'policy_blocked', 'message', 'request blocked by policy') END);
+END
+$$;
+COMMENT ON FUNCTION execlave_api.enforce_answer(uuid, jsonb) IS 'Internal: the hosted answer (status, body) of a pre-execution check of an agent, from execlave.enforce''s result';
+
+-- POST /api/policies/enforce: 200 allowed; 202 {requiresApproval,
+-- approvalRequestId} when a require_approval policy fired (the pending
+-- request committed); 403 {allowed: false, violations} when blocked or when
+-- the agent is paused or archived, committed with the violations recorded
+-- (and their policy.violated deliveries).
+CREATE FUNCTION execlave_api.http_enforce(path_id text, query jsonb, body jsonb, OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    agent text;
+    aid uuid;
+    meta jsonb;
+    r jsonb;
+BEGIN
+    PERFORM execlave_api.check_fields(body, '{"agentId": "string", "input": "string", "environment": "string",
+        "metadata": "object", "estimatedCost": "number", "tools": "array", "model": "string", "modelName": "string",
+        "toolDescriptors": "any", "conversationHistory": "any", "toolOutputs": "any"}');
+    agent := execlave_api.required(body, 'agentId');
+    PERFORM execlave_api.required(body, 'input');
+    aid := execlave_api.own_agent(agent, 'run a pre-execution check');
+    meta := nullif(body -> 'metadata', 'null');
+    IF body ->> 'environment' IS NOT NULL THEN
+        meta := coalesce(meta, '{}') || jsonb_build_object('environment', body ->> 'environment');
+    END IF;
+    r := execlave.enforce(agent, body ->> 'input', coalesce(body ->> 'model', body ->> 'modelName'),
+                          (body ->> 'estimatedCost')::numeric, execlave_api.text_array(body -> 'tools', 'tools'), meta);
+    SELECT e.status, e.answer INTO status, answer FROM execlave_api.enforce_answer(aid, r) e;
 END
 $$;
 COMMENT ON FUNCTION execlave_api.http_enforce(text, jsonb, jsonb) IS 'HTTP POST /api/policies/enforce: pre-execution check; 200 {allowed: true, violations, warnings}; 202 {requiresApproval: true, approvalRequestId} when a require_approval policy fired; 403 {allowed: false, violations} when blocked or the agent is paused; committed with what it recorded; admin keys, or the agent''s own key';
@@ -1068,11 +1121,41 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.http_ingest_traces(text, jsonb, jsonb) IS 'HTTP POST /api/traces/ingest: batch ingestion (up to 1000); 200 all accepted, 207 some refused, else the refusals'' status; {accepted, failed, errors}; admin keys, or an agent key for its own traces';
 
--- The hosted API's entry point: nginx sends POST /rpc/dispatch with the raw
--- body (as text/plain) and X-Execlave-Method, X-Execlave-Uri (raw) and
+-- A handler's error as the hosted API answers it: (status, answer) of the
+-- error's SQLSTATE, message, detail and hint as GET STACKED DIAGNOSTICS
+-- gives them ('' when absent); parsing: the error is the body's.  Shared by
+-- both dispatchers.
+CREATE FUNCTION execlave_api.error_answer(st text, msg text, det text, hnt text, parsing boolean,
+                                          OUT status integer, OUT answer jsonb)
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    errj jsonb;
+BEGIN
+    IF st = 'PGRST' THEN            -- from the shared checks (require_admin, own_agent)
+        errj := msg::jsonb;
+        status := (det::jsonb ->> 'status')::integer;
+        st := errj ->> 'code';
+        msg := errj ->> 'message';
+        hnt := errj ->> 'hint';
+        det := errj ->> 'details';
+    ELSE
+        status := execlave_api.http_status(st);
+    END IF;
+    IF parsing THEN
+        msg := CASE WHEN st = '22023' THEN msg ELSE 'the body is not valid JSON: ' || msg END;
+    END IF;
+    answer := execlave_api.error_body(CASE WHEN parsing THEN 'invalid_json' ELSE execlave_api.error_code(st, status) END,
+                                      msg, st, hnt, det);
+END
+$$;
+COMMENT ON FUNCTION execlave_api.error_answer(text, text, text, text, boolean) IS 'Internal: a handler''s error (SQLSTATE, message, detail, hint; parsing: the body''s) as the hosted API''s (status, answer)';
+
+-- The hosted API's general dispatcher (execlave_api.dispatch, in C, serves
+-- the hot routes itself and passes it every other request): the raw body
+-- (as text/plain) and X-Execlave-Method, X-Execlave-Uri (raw) and
 -- X-Execlave-Content-Type.  Route, method, key, body, then the handler in a
 -- subtransaction; every answer is JSON with the status set for PostgREST.
-CREATE FUNCTION execlave_api.dispatch(text) RETURNS jsonb
+CREATE FUNCTION execlave_api.dispatch_sql(text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     raw text := coalesce($1, '');
@@ -1099,7 +1182,6 @@ DECLARE
     bad text;
     parsing boolean := false;
     st text; msg text; det text; hnt text;
-    errj jsonb;
 BEGIN
     -- the route: /health, or /api[/v1]/ and one of the paths of routes(),
     -- literally or with an agent reference as the segment after "agents"
@@ -1200,25 +1282,19 @@ BEGIN
         END CASE;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-        IF st = 'PGRST' THEN            -- from the shared checks (require_admin, own_agent)
-            errj := msg::jsonb;
-            status := (det::jsonb ->> 'status')::integer;
-            st := errj ->> 'code';
-            msg := errj ->> 'message';
-            hnt := errj ->> 'hint';
-            det := errj ->> 'details';
-        ELSE
-            status := execlave_api.http_status(st);
-        END IF;
-        IF parsing THEN
-            msg := CASE WHEN st = '22023' THEN msg ELSE 'the body is not valid JSON: ' || msg END;
-        END IF;
-        answer := execlave_api.error_body(CASE WHEN parsing THEN 'invalid_json' ELSE execlave_api.error_code(st, status) END,
-                                          msg, st, hnt, det);
+        SELECT e.status, e.answer INTO status, answer FROM execlave_api.error_answer(st, msg, det, hnt, parsing) e;
     END;
     RETURN execlave_api.respond(status, answer);
 END
 $$;
+COMMENT ON FUNCTION execlave_api.dispatch_sql(text) IS 'Internal: the hosted API''s general dispatcher (every request execlave_api.dispatch does not serve itself): routes on X-Execlave-Method and X-Execlave-Uri (execlave_api.routes()), authenticates X-API-Key, parses the JSON body, runs the handler; hosted-shaped JSON answers';
+
+-- The hosted API's entry point (src/http_dispatch.c): the hot routes (POST
+-- authorize, enforce and trace ingest, no query string) in one C call with
+-- the same checks, answers and records as dispatch_sql; every other request,
+-- and every one refused before its handler, through dispatch_sql.
+CREATE FUNCTION execlave_api.dispatch(text) RETURNS jsonb
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'execlave_http_dispatch';
 COMMENT ON FUNCTION execlave_api.dispatch(text) IS 'HTTP: the hosted API (/api, /api/v1, /health) as nginx forwards it: routes on X-Execlave-Method and X-Execlave-Uri (execlave_api.routes()), authenticates X-API-Key, parses the JSON body, runs the handler; hosted-shaped JSON answers';
 
 REVOKE ALL ON FUNCTION execlave_api.authenticate(text), execlave_api.authorize_decision(text, text, text),
@@ -1232,5 +1308,7 @@ REVOKE ALL ON FUNCTION execlave_api.authenticate(text), execlave_api.authorize_d
     execlave_api.http_pause_agent(text, jsonb, jsonb), execlave_api.http_resume_agent(text, jsonb, jsonb),
     execlave_api.http_create_grant(text, jsonb, jsonb), execlave_api.http_authorize(text, jsonb, jsonb),
     execlave_api.http_create_webhook(text, jsonb, jsonb), execlave_api.http_enforce(text, jsonb, jsonb),
-    execlave_api.http_ingest_traces(text, jsonb, jsonb), execlave_api.dispatch(text) FROM PUBLIC;
+    execlave_api.http_ingest_traces(text, jsonb, jsonb), execlave_api.error_answer(text, text, text, text, boolean),
+    execlave_api.enforce_answer(uuid, jsonb), execlave_api.authorize_answer(boolean, text, uuid, text, text, text),
+    execlave_api.key_by_prefix(text), execlave_api.key_used(uuid), execlave_api.dispatch_sql(text), execlave_api.dispatch(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave_api.dispatch(text) TO execlave_api_anon;
