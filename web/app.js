@@ -8,11 +8,12 @@ import { rpc, hosted, storedKey, storeKey, forgetKey, setUnauthorizedHandler, ag
 // before the first page shows (the browser opens six connections at a time).
 const lazyPages = {};
 function LazyPage({ module, name, props }) {
-  const [Page, setPage] = useState(() => lazyPages[name] || null);
+  const [, setLoaded] = useState(0);
   const [error, setError] = useState(null);
+  const Page = lazyPages[name] || null;
   useEffect(() => {
     if (Page) return;
-    import(module).then((m) => { lazyPages[name] = m[name]; setPage(() => m[name]); },
+    import(module).then((m) => { lazyPages[name] = m[name]; setLoaded((x) => x + 1); },
       () => setError({ message: 'This page did not load; check the connection and reload.' }));
   }, [name]);
   if (error) return html`<${ErrorMsg} error=${error} />`;
@@ -622,8 +623,8 @@ function App() {
   let body;
   if (page === 'agents' && a) body = html`<${AgentDetail} key=${a} agentKey=${a} tab=${b} />`;
   else if (page === 'violations') body = html`<${ViolationsPage} />`;
-  else if (page === 'approvals') body = html`<${LazyPage} module="./approvals.js" name="ApprovalsPage" props=${{ onCount: countPending }} />`;
-  else if (page === 'policies') body = html`<${LazyPage} module="./policies.js" name="PoliciesPage" props=${{}} />`;
+  else if (page === 'approvals') body = html`<${LazyPage} key="approvals" module="./approvals.js" name="ApprovalsPage" props=${{ onCount: countPending }} />`;
+  else if (page === 'policies') body = html`<${LazyPage} key="policies" module="./policies.js" name="PoliciesPage" props=${{}} />`;
   else if (page === 'webhooks') body = html`<${WebhooksPage} />`;
   else if (page === 'keys') body = html`<${KeysPage} session=${session} />`;
   else body = html`<${AgentsPage} />`;

@@ -233,6 +233,12 @@ async function main() {
     ok(await until(async () => !!(await page.$(`tr[data-policy="${name}"]`)) && !(await page.$('#policy-form'))), `${c.type}: it is listed and the form closes`);
   }
 
+  // ---- straight from one page loaded on first use to the other, and back
+  await go('#/approvals');
+  ok(await until(async () => !!(await page.$('#h-approvals')) && !(await page.$('#h-policies'))), 'Policies -> Approvals shows the Approvals page');
+  await go('#/policies');
+  ok(await until(async () => !!(await page.$('#h-policies')) && !(await page.$('#h-approvals'))), 'and back shows the Policies page');
+
   // ---- Webhooks: disable (confirmed) and enable
   await go('#/webhooks');
   await visible('#webhooks-table');
