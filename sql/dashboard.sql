@@ -264,11 +264,14 @@ SELECT api(:'new_key', 'dashboard_session()') AS revoked_key;
 SELECT execlave_create_policy('needs-human', 'tool_access', 'require_approval', '{"deny": ["refund*"]}', ARRAY['dash-a']) IS NOT NULL AS created;
 SELECT count(*) AS requests FROM (SELECT execlave_enforce('dash-a', 'refund ' || g, NULL, 1, ARRAY['refund_order'], NULL)
                                    FROM generate_series(1, 5) g) e;
-UPDATE execlave.approvals SET requested_at = now() - (6 - substring(context ->> 'input' FROM '[0-9]+')::int) * interval '1 second'
+-- (this file's requests the newest, in order: refund 5 first)
+UPDATE execlave.approvals SET requested_at = now() + substring(context ->> 'input' FROM '[0-9]+')::int * interval '1 second'
 WHERE context ->> 'input' ~ '^refund [0-9]$';
 SELECT execlave_deny(id, 'no') IS NOT NULL AS denied FROM execlave.approvals WHERE context ->> 'input' = 'refund 1';
 UPDATE execlave.approvals SET expires_at = now() - interval '1 second' WHERE context ->> 'input' = 'refund 2';
-SELECT st, p - 'items' AS page, (SELECT jsonb_agg(x -> 'actionContext' ->> 'input') FROM jsonb_array_elements(p -> 'items') x) AS inputs,
+-- (the inputs of this file's requests; the other files' requests are counted too)
+SELECT st, p - 'items' AS page, (SELECT jsonb_agg(x -> 'actionContext' ->> 'input') FROM jsonb_array_elements(p -> 'items') x
+                                 WHERE x -> 'actionContext' ->> 'input' ~ '^refund [0-9]$') AS inputs,
        (SELECT bool_and(x ->> 'approvalStatus' = CASE st WHEN 'all' THEN x ->> 'approvalStatus' ELSE st END) FROM jsonb_array_elements(p -> 'items') x) AS all_of_it
 FROM (VALUES ('pending'), ('denied'), ('expired'), ('all'), ('consumed')) s(st),
      LATERAL api(:'admin_key', format('dashboard_approvals(%L)', st)) p;
