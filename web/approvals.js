@@ -2,9 +2,9 @@
 // (POST /rest/rpc/dashboard_approvals: paged on the server, 50 a page,
 // refreshed every 2 s showing only the newest answer), filtered by status,
 // with Approve and Deny (a reason required, asked in the confirm dialog)
-// through POST /api/approvals/{id}/approve | deny.  A request decided here
-// stays in place on the page with who, when and why, even once it no longer
-// has the listed status.  The action context is shown as JSON text (Preact
+// through POST /api/approvals/{id}/approve | deny.  A request being decided
+// or decided here stays in place on the page (with who, when and why, or the
+// server's refusal), even once a refresh no longer lists it.  The action context is shown as JSON text (Preact
 // sets text, never HTML).
 import { html, useState, useCallback, useLayoutEffect, useRef, useLatest, usePoll, fmtTime, ErrorMsg, Pager, confirm } from './ui.js';
 import { rpc, hosted } from './api.js';
@@ -71,7 +71,11 @@ export function ApprovalsPage({ onCount }) {
   const choose = (st) => { decided.current = {}; setResults({}); setItems(null); setPage(null); setOffset(0); setStatus(st); };
   const turn = (o) => { decided.current = {}; setResults({}); setOffset(o); };
   const replace = (d) => { decided.current = { ...decided.current, [d.id]: d }; setItems((xs) => xs.map((x) => (x.id === d.id ? d : x))); };
+  // (a pinned row is kept by keepDecided, so it is still in the list to be replaced)
   const decide = async (a, decision) => {
+    // from here on the row stays in place, even if a refresh no longer lists it (decided or expired elsewhere)
+    const pinned = !decided.current[a.id];
+    if (pinned) decided.current = { ...decided.current, [a.id]: a };
     const reason = await confirm({
       title: `${decision === 'approve' ? 'Approve' : 'Deny'} the request of ${a.agentKey}?`,
       message: decision === 'approve'
@@ -79,7 +83,10 @@ export function ApprovalsPage({ onCount }) {
         : 'The request is refused for good; an approval.resolved event goes to the webhooks.',
       reason: 'Reason', action: decision === 'approve' ? 'Approve' : 'Deny', danger: decision !== 'approve',
     });
-    if (!reason) return;
+    if (!reason) {
+      if (pinned) { const { [a.id]: _, ...rest } = decided.current; decided.current = rest; }
+      return;
+    }
     try {
       const d = await hosted('POST', `/approvals/${encodeURIComponent(a.id)}/${decision}`, { reason });
       // the decided request stays on the page, in place, with who, when and why
