@@ -125,6 +125,93 @@ SELECT s ->> 'policyName' AS policy, s -> 'total' AS total, jsonb_array_length(s
 FROM jsonb_array_elements(api(:'admin_key', $$dashboard_violations_per_hour(agent => 'dash-a')$$) -> 'series') s ORDER BY 1;
 SELECT api(:'admin_key', 'dashboard_violations_per_hour(0)') AS bad_hours;
 
+-- The chart counts the sealed hours (before the oldest running
+-- transaction's start) from execlave.violations_hourly, the rest from the
+-- violations: the same answer as counting the violations themselves, for
+-- every filter, before and after the first sealing, after new violations
+-- and after a retention delete.
+CREATE FUNCTION public.per_hour_raw(hours integer, agent uuid, pol uuid, m text, ph text) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('policyName', s.policy_name, 'total', s.total, 'counts', s.counts)
+                              ORDER BY s.total DESC, s.policy_name), '[]')
+    FROM (SELECT c.policy_name, sum(c.n) AS total,
+                 jsonb_agg(jsonb_build_array(extract(epoch FROM c.hour)::bigint, c.n) ORDER BY c.hour) AS counts
+          FROM (SELECT v.policy_name, date_trunc('hour', v.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, count(*) AS n
+                FROM execlave.violations v
+                WHERE v.created_at >= (date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') - (hours - 1) * interval '1 hour'
+                  AND (agent IS NULL OR v.agent_id = agent) AND (pol IS NULL OR v.policy_id = pol)
+                  AND (m IS NULL OR v.mode = m) AND (ph IS NULL OR v.phase = ph)
+                GROUP BY 1, 2) c
+          GROUP BY c.policy_name) s
+$$;
+CREATE FUNCTION public.per_hour_same() RETURNS TABLE (call text, same boolean, some_series boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    a uuid := (SELECT id FROM execlave.agents WHERE key = 'dash-a');
+    p uuid := (SELECT id FROM execlave.policies WHERE name = 'no-pii');
+    c record;
+    got jsonb;
+BEGIN
+    FOR c IN SELECT * FROM (VALUES
+        ('24 h', 24, NULL::uuid, NULL::uuid, NULL, NULL), ('1 h', 1, NULL, NULL, NULL, NULL), ('168 h', 168, NULL, NULL, NULL, NULL),
+        ('mode', 48, NULL, NULL, 'flag', NULL), ('phase', 48, NULL, NULL, NULL, 'pre_execution'),
+        ('policy', 48, NULL, p, NULL, NULL), ('agent', 48, a, NULL, NULL, NULL), ('agent+mode', 48, a, NULL, 'log', 'ingestion'))
+        AS t(label, hours, agent, pol, m, ph)
+    LOOP
+        got := api(current_setting('dash.admin_key'), format('dashboard_violations_per_hour(%s, agent => %L, policy => %L, mode => %L, phase => %L)',
+                   c.hours, c.agent, c.pol, c.m, c.ph));
+        call := c.label;
+        same := got -> 'series' = per_hour_raw(c.hours, c.agent, c.pol, c.m, c.ph)
+                AND (got ->> 'from')::timestamptz = (date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') - (c.hours - 1) * interval '1 hour';
+        some_series := jsonb_array_length(got -> 'series') > 0;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+SELECT set_config('dash.admin_key', :'admin_key', false) IS NOT NULL AS key_set;
+-- 2,000 violations over the last 40 hours in one statement, then 20 of one row a statement
+INSERT INTO execlave.violations (policy_id, policy_name, policy_type, mode, agent_id, agent_key, phase, message, recorded_by, created_at)
+SELECT pl.id, pl.name, 'pii_detection', (ARRAY['log', 'flag', 'block'])[1 + g % 3], ag.id, ag.key,
+       CASE WHEN g % 2 = 0 THEN 'ingestion' ELSE 'pre_execution' END, 'test', 'regress', now() - g * interval '72 seconds'
+FROM generate_series(1, 2000) g
+JOIN (SELECT id, name, row_number() OVER (ORDER BY name) % 3 AS i
+      FROM (SELECT id, name FROM execlave.policies WHERE name IN ('no-pii', 'only-b')
+            UNION ALL SELECT '00000000-0000-4000-8000-000000000001', 'dropped-policy') x) pl ON pl.i = g % 3
+JOIN (SELECT id, key, row_number() OVER (ORDER BY key) % 2 AS i FROM execlave.agents WHERE key IN ('dash-a', 'dash-b')) ag ON ag.i = g % 2;
+DO $$
+BEGIN
+    FOR i IN 1..20 LOOP
+        INSERT INTO execlave.violations (policy_id, policy_name, policy_type, mode, agent_id, agent_key, phase, message, recorded_by, created_at)
+        SELECT p.id, p.name, p.type, p.mode, a.id, a.key, 'ingestion', 'one', 'regress', now() - i * interval '13 minutes'
+        FROM execlave.policies p, execlave.agents a WHERE p.name = 'no-pii' AND a.key = 'dash-a';
+    END LOOP;
+END
+$$;
+SELECT count(*) AS nothing_sealed_yet FROM execlave.violations_hourly_state;
+SELECT * FROM per_hour_same();
+SELECT sealed_until > now() - interval '1 hour' AND sealed_until <= now() AS sealed_to_this_hour,
+       (SELECT sum(n) FROM execlave.violations_hourly) = (SELECT count(*) FROM execlave.violations v
+                                                         WHERE v.created_at < s.sealed_until) AS hourly_counts_sealed_hours,
+       (SELECT count(*) FROM execlave.violations_hourly) < (SELECT count(*) FROM execlave.violations) / 2 AS fewer_rows
+FROM execlave.violations_hourly_state s;
+-- after sealing: new violations (this hour) and the answer again
+INSERT INTO execlave.violations (policy_id, policy_name, policy_type, mode, agent_id, agent_key, phase, message, recorded_by)
+SELECT p.id, p.name, p.type, p.mode, a.id, a.key, 'pre_execution', 'new', 'regress'
+FROM execlave.policies p, execlave.agents a WHERE p.name IN ('no-pii', 'only-b') AND a.key IN ('dash-a', 'dash-b');
+SELECT * FROM per_hour_same() WHERE call IN ('24 h', '1 h', 'policy', 'phase');
+-- a read-only transaction (GET through PostgREST) seals nothing and answers the same
+BEGIN READ ONLY;
+SELECT * FROM per_hour_same() WHERE call = '168 h';
+COMMIT;
+-- retention (execlave_maintenance deletes the oldest with this setting): those hours come from the violations
+BEGIN;
+SET LOCAL execlave.maintenance_in_progress = on;
+DELETE FROM execlave.violations WHERE recorded_by = 'regress' AND created_at < now() - interval '20 hours 30 minutes';
+COMMIT;
+SELECT * FROM per_hour_same() WHERE call IN ('24 h', '168 h', 'mode');
+DROP FUNCTION public.per_hour_same();
+DROP FUNCTION public.per_hour_raw(integer, uuid, uuid, text, text);
+
 -- Agent detail: usage against limits, policies that apply, grants, cost per day
 SELECT execlave_create_policy('day-cap', 'cost_limit', 'block', '{"max_cost_per_day": 10}') IS NOT NULL AS created;
 SELECT execlave_grant('dash-a', 'dash-b', '{read,invoke}', now() + interval '1 day') AS grant_id \gset
@@ -171,6 +258,28 @@ SELECT api(:'admin_key', $$dashboard_create_api_key('x', 'prod', 'agent', 'ghost
 SELECT count(*) AS keys FROM execlave.api_keys WHERE name = 'x';
 SELECT api(:'admin_key', format('dashboard_revoke_api_key(%L)', (SELECT id FROM execlave.api_keys WHERE name = 'ci'))) AS revoked;
 SELECT api(:'new_key', 'dashboard_session()') AS revoked_key;
+
+-- Approval requests: paged on the server by the status they show (a pending
+-- one past its expiry shows as expired), newest first, with the total
+SELECT execlave_create_policy('needs-human', 'tool_access', 'require_approval', '{"deny": ["refund*"]}', ARRAY['dash-a']) IS NOT NULL AS created;
+SELECT count(*) AS requests FROM (SELECT execlave_enforce('dash-a', 'refund ' || g, NULL, 1, ARRAY['refund_order'], NULL)
+                                   FROM generate_series(1, 5) g) e;
+-- (this file's requests the newest, in order: refund 5 first)
+UPDATE execlave.approvals SET requested_at = now() + substring(context ->> 'input' FROM '[0-9]+')::int * interval '1 second'
+WHERE context ->> 'input' ~ '^refund [0-9]$';
+SELECT execlave_deny(id, 'no') IS NOT NULL AS denied FROM execlave.approvals WHERE context ->> 'input' = 'refund 1';
+UPDATE execlave.approvals SET expires_at = now() - interval '1 second' WHERE context ->> 'input' = 'refund 2';
+-- (the inputs of this file's requests; the other files' requests are counted too)
+SELECT st, p - 'items' AS page, (SELECT jsonb_agg(x -> 'actionContext' ->> 'input') FROM jsonb_array_elements(p -> 'items') x
+                                 WHERE x -> 'actionContext' ->> 'input' ~ '^refund [0-9]$') AS inputs,
+       (SELECT bool_and(x ->> 'approvalStatus' = CASE st WHEN 'all' THEN x ->> 'approvalStatus' ELSE st END) FROM jsonb_array_elements(p -> 'items') x) AS all_of_it
+FROM (VALUES ('pending'), ('denied'), ('expired'), ('all'), ('consumed')) s(st),
+     LATERAL api(:'admin_key', format('dashboard_approvals(%L)', st)) p;
+SELECT api(:'admin_key', $$dashboard_approvals('pending', "limit" => 2, "offset" => 1)$$) - 'items' AS page,
+       (SELECT jsonb_agg(x -> 'actionContext' ->> 'input') FROM jsonb_array_elements(api(:'admin_key', $$dashboard_approvals('pending', "limit" => 2, "offset" => 1)$$) -> 'items') x) AS second_page;
+SELECT api(:'admin_key', $$dashboard_approvals('open')$$) ->> 'code' AS bad_status,
+       api(:'admin_key', $$dashboard_approvals("limit" => 0)$$) ->> 'code' AS bad_limit;
+SELECT execlave_drop_policy('needs-human');
 
 -- Every dashboard function refuses an agent key with 403 and writes nothing
 SELECT count(*) AS agents_paused FROM execlave.agents WHERE status = 'paused' \gset

@@ -1,10 +1,30 @@
 // execlave's dashboard: sign-in, then Agents, Violations, Approvals,
 // Policies, Webhooks and API keys; routes are the URL's hash (#/agents/<key>).
-import { html, render, useState, useEffect, useCallback, fmtTime, fmtMoney, fmtNum, Badge, ErrorMsg, Pager,
+import { html, render, useState, useEffect, useLayoutEffect, useCallback, fmtTime, fmtMoney, fmtNum, Badge, ErrorMsg, Pager,
   confirm, ConfirmHost, ShownOnce, Chart, usePoll, useLatest } from './ui.js';
-import { rpc, hosted, storedKey, storeKey, forgetKey, setUnauthorizedHandler } from './api.js';
-import { PoliciesPage } from './policies.js';
-import { ApprovalsPage, pendingCount } from './approvals.js';
+import { rpc, hosted, storedKey, storeKey, forgetKey, setUnauthorizedHandler, agentsArgs, violationsArgs, NO_VIOLATION_FILTER } from './api.js';
+
+// The Policies and Approvals pages load when first opened: fewer requests
+// before the first page shows (the browser opens six connections at a time).
+const lazyPages = {};
+function LazyPage({ module, name, props }) {
+  const [, setLoaded] = useState(0);
+  const [error, setError] = useState(null);
+  const Page = lazyPages[name] || null;
+  useEffect(() => {
+    if (Page) return;
+    import(module).then((m) => { lazyPages[name] = m[name]; setLoaded((x) => x + 1); },
+      () => setError({ message: 'This page did not load; check the connection and reload.' }));
+  }, [name]);
+  if (error) return html`<${ErrorMsg} error=${error} />`;
+  if (!Page) return html`<p role="status">Loading…</p>`;
+  return html`<${Page} ...${props} />`;
+}
+
+// The number of pending approval requests (the navigation's badge).
+async function pendingCount() {
+  return (await rpc('dashboard_approvals', { status: 'pending', limit: 1, offset: 0 })).total;
+}
 
 const PAGES = [
   ['agents', 'Agents'], ['violations', 'Violations'], ['approvals', 'Approvals'], ['policies', 'Policies'], ['webhooks', 'Webhooks'], ['keys', 'API keys'],
@@ -87,9 +107,14 @@ function AgentsPage() {
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
   const latest = useLatest();
-  const load = useCallback(() => latest(() => rpc('dashboard_agents', { search: search || null, status: status || null, limit: 50, offset }),
+  const load = useCallback(() => latest(() => rpc('dashboard_agents', agentsArgs(search, status, offset)),
     (v) => { setPage(v); setError(null); }, setError), [search, status, offset]);
-  useEffect(() => { const t = setTimeout(load, search ? 200 : 0); return () => clearTimeout(t); }, [load]);
+  // the first page at once (a layout effect runs with the render, not after the next paint); a typed search after 200 ms
+  useLayoutEffect(() => {
+    if (!search) { load(); return undefined; }
+    const t = setTimeout(load, 200);
+    return () => clearTimeout(t);
+  }, [load]);
   // live statuses: one cheap call every 0.75 s for the agents on the page
   usePoll(async () => {
     if (!page || !page.items.length) return;
@@ -138,7 +163,7 @@ function AgentDetail({ agentKey, tab }) {
   const load = useCallback(async () => {
     try { setAgent(await rpc('dashboard_agent', { agentId: agentKey })); setError(null); } catch (e) { setError(e); }
   }, [agentKey]);
-  useEffect(() => { load(); }, [load]);
+  useLayoutEffect(() => { load(); }, [load]);
   usePoll(async () => {
     if (!agent) return;
     const st = await rpc('dashboard_statuses', { ids: [agent.id] });
@@ -350,26 +375,23 @@ function ViolationsPage() {
 }
 
 function ViolationsList({ fixedAgent, withChart }) {
-  const [f, setF] = useState({ agent: fixedAgent || '', policy: '', mode: '', phase: '', since: '', until: '' });
+  const [f, setF] = useState({ ...NO_VIOLATION_FILTER, agent: fixedAgent || '' });
   const [applied, setApplied] = useState(f);
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
   const [detail, setDetail] = useState(null);
   const [perHour, setPerHour] = useState(null);
-  const args = () => ({
-    agent: applied.agent || null, policy: applied.policy || null, mode: applied.mode || null, phase: applied.phase || null,
-    since: applied.since ? new Date(applied.since).toISOString() : null, until: applied.until ? new Date(applied.until).toISOString() : null,
-  });
-  useEffect(() => {
+  const latest = useLatest();
+  useLayoutEffect(() => {
     setPage(null);
-    rpc('dashboard_violations', { ...args(), limit: 50, offset }).then((p) => { setPage(p); setError(null); }, setError);
+    latest(() => rpc('dashboard_violations', violationsArgs(applied, offset)), (p) => { setPage(p); setError(null); }, setError);
   }, [applied, offset]);
   // the chart is asked for once the list is there (the list is what the operator waits for)
   const listed = !!page;
   useEffect(() => {
     if (!withChart || !listed) return;
-    const a = args();
+    const a = violationsArgs(applied, 0);
     rpc('dashboard_violations_per_hour', { hours: 24, agent: a.agent, policy: a.policy, mode: a.mode, phase: a.phase }).then(setPerHour, () => setPerHour(null));
   }, [applied, listed]);
   const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
@@ -574,7 +596,12 @@ function App() {
   const [pending, setPending] = useState(0);
   const countPending = useCallback(() => (storedKey() ? pendingCount().then(setPending, () => {}) : Promise.resolve()), []);
   usePoll(countPending, 5000, [session && session.name]);
-  useEffect(() => { if (session && session.name !== '…') countPending(); }, [session && session.name]);
+  // first asked for a moment after sign-in, not while the page's list loads
+  useEffect(() => {
+    if (!session || session.name === '…') return undefined;
+    const t = setTimeout(countPending, 600);
+    return () => clearTimeout(t);
+  }, [session && session.name]);
   const signOut = (message) => {
     forgetKey();
     setSession(null);
@@ -596,8 +623,8 @@ function App() {
   let body;
   if (page === 'agents' && a) body = html`<${AgentDetail} key=${a} agentKey=${a} tab=${b} />`;
   else if (page === 'violations') body = html`<${ViolationsPage} />`;
-  else if (page === 'approvals') body = html`<${ApprovalsPage} onCount=${countPending} />`;
-  else if (page === 'policies') body = html`<${PoliciesPage} />`;
+  else if (page === 'approvals') body = html`<${LazyPage} key="approvals" module="./approvals.js" name="ApprovalsPage" props=${{ onCount: countPending }} />`;
+  else if (page === 'policies') body = html`<${LazyPage} key="policies" module="./policies.js" name="PoliciesPage" props=${{}} />`;
   else if (page === 'webhooks') body = html`<${WebhooksPage} />`;
   else if (page === 'keys') body = html`<${KeysPage} session=${session} />`;
   else body = html`<${AgentsPage} />`;

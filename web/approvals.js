@@ -1,14 +1,16 @@
 // The Approvals page: the requests that require_approval policies opened
-// (GET /api/approvals), filtered by status, with Approve and Deny (a reason
-// required, asked in the confirm dialog) through POST
-// /api/approvals/{id}/approve | deny.  The action context is shown as JSON
-// text (Preact sets text, never HTML).
-import { html, useState, useEffect, useCallback, fmtTime, ErrorMsg, Pager, confirm } from './ui.js';
-import { hosted } from './api.js';
+// (POST /rest/rpc/dashboard_approvals: paged on the server, 50 a page,
+// refreshed every 2 s showing only the newest answer), filtered by status,
+// with Approve and Deny (a reason required, asked in the confirm dialog)
+// through POST /api/approvals/{id}/approve | deny.  A request being decided
+// or decided here stays in place on the page (with who, when and why, or the
+// server's refusal), even once a refresh no longer lists it.  The action context is shown as JSON text (Preact
+// sets text, never HTML).
+import { html, useState, useCallback, useLayoutEffect, useRef, useLatest, usePoll, fmtTime, ErrorMsg, Pager, confirm } from './ui.js';
+import { rpc, hosted } from './api.js';
 
 export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired', 'cancelled', 'consumed', 'all'];
 const PAGE = 50;
-const MAX = 1000;   // GET /api/approvals answers at most 1,000 requests, newest first
 
 // "in 14 min 5 s" / "expired 3 min ago"
 export function fmtExpiresIn(s, now = Date.now()) {
@@ -19,12 +21,6 @@ export function fmtExpiresIn(s, now = Date.now()) {
     : abs >= 3600 ? `${Math.floor(abs / 3600)} h ${Math.floor((abs % 3600) / 60)} min`
       : abs >= 60 ? `${Math.floor(abs / 60)} min ${Math.floor(abs % 60)} s` : `${Math.floor(abs)} s`;
   return ms >= 0 ? `in ${text}` : `${text} ago`;
-}
-
-// The number of pending requests (the navigation's badge).
-export async function pendingCount() {
-  const items = await hosted('GET', `/approvals?status=pending&limit=${MAX}`);
-  return items.length;
 }
 
 function ApprovalRow({ a, onDecide, result }) {
@@ -49,20 +45,37 @@ function ApprovalRow({ a, onDecide, result }) {
   </tr>`;
 }
 
+// The server's page, with the requests decided here kept where they were.
+function keepDecided(shown, fresh, decidedHere) {
+  // an answer that was on its way while the request was decided here still says pending
+  const out = fresh.items.map((x) => (decidedHere[x.id] && x.approvalStatus === 'pending' ? decidedHere[x.id] : x));
+  (shown || []).forEach((x, i) => {
+    if (decidedHere[x.id] && !out.some((y) => y.id === x.id)) out.splice(Math.min(i, out.length), 0, decidedHere[x.id]);
+  });
+  return out;
+}
+
 export function ApprovalsPage({ onCount }) {
   const [status, setStatus] = useState('pending');
   const [offset, setOffset] = useState(0);
+  const [page, setPage] = useState(null);
   const [items, setItems] = useState(null);
   const [error, setError] = useState(null);
   const [results, setResults] = useState({});
-  const load = useCallback(async () => {
-    try {
-      setItems(await hosted('GET', `/approvals?status=${encodeURIComponent(status)}&limit=${MAX}`));
-      setError(null);
-    } catch (e) { setError(e); }
-  }, [status]);
-  useEffect(() => { setItems(null); setResults({}); setOffset(0); load(); }, [load]);
+  const decided = useRef({});
+  const latest = useLatest();
+  const load = useCallback(() => latest(() => rpc('dashboard_approvals', { status, limit: PAGE, offset }),
+    (p) => { setPage(p); setItems((shown) => keepDecided(shown, p, decided.current)); setError(null); }, setError), [status, offset]);
+  useLayoutEffect(() => { load(); }, [load]);
+  usePoll(load, 2000, [load]);
+  const choose = (st) => { decided.current = {}; setResults({}); setItems(null); setPage(null); setOffset(0); setStatus(st); };
+  const turn = (o) => { decided.current = {}; setResults({}); setOffset(o); };
+  const replace = (d) => { decided.current = { ...decided.current, [d.id]: d }; setItems((xs) => xs.map((x) => (x.id === d.id ? d : x))); };
+  // (a pinned row is kept by keepDecided, so it is still in the list to be replaced)
   const decide = async (a, decision) => {
+    // from here on the row stays in place, even if a refresh no longer lists it (decided or expired elsewhere)
+    const pinned = !decided.current[a.id];
+    if (pinned) decided.current = { ...decided.current, [a.id]: a };
     const reason = await confirm({
       title: `${decision === 'approve' ? 'Approve' : 'Deny'} the request of ${a.agentKey}?`,
       message: decision === 'approve'
@@ -70,36 +83,37 @@ export function ApprovalsPage({ onCount }) {
         : 'The request is refused for good; an approval.resolved event goes to the webhooks.',
       reason: 'Reason', action: decision === 'approve' ? 'Approve' : 'Deny', danger: decision !== 'approve',
     });
-    if (!reason) return;
+    if (!reason) {
+      if (pinned) { const { [a.id]: _, ...rest } = decided.current; decided.current = rest; }
+      return;
+    }
     try {
       const d = await hosted('POST', `/approvals/${encodeURIComponent(a.id)}/${decision}`, { reason });
       // the decided request stays on the page, in place, with who, when and why
-      setItems((xs) => xs.map((x) => (x.id === d.id ? d : x)));
+      replace(d);
       setResults((r) => ({ ...r, [a.id]: { text: decision === 'approve' ? 'Approved.' : 'Denied.' } }));
     } catch (e) {
       setResults((r) => ({ ...r, [a.id]: { error: true, text: `Refused: ${e.message}${e.code ? ` (${e.code})` : ''}` } }));
       // show the request's state now (decided elsewhere, expired)
       try {
         const cur = await hosted('GET', `/approvals/${encodeURIComponent(a.id)}`);
-        setItems((xs) => xs.map((x) => (x.id === cur.id ? cur : x)));
+        replace(cur);
       } catch (e2) { /* the message above stays */ }
     }
     if (onCount) onCount();
   };
-  const page = items && { total: items.length, limit: PAGE, offset };
-  const shown = items ? items.slice(offset, offset + PAGE) : [];
   return html`<section aria-labelledby="h-approvals">
     <h1 id="h-approvals">Approvals</h1>
     <p class="muted">Requests that a <code>require_approval</code> policy stopped in a pre-execution check; an approval lets that exact action through once.</p>
     <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()}>
       <div class="field"><label for="approval-status">Status</label>
-        <select id="approval-status" value=${status} onChange=${(e) => setStatus(e.target.value)}>
+        <select id="approval-status" value=${status} onChange=${(e) => choose(e.target.value)}>
           ${APPROVAL_STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
         </select></div>
       <button type="button" onClick=${load}>Refresh</button>
     </form>
     <${ErrorMsg} error=${error} />
-    ${!items ? html`<p role="status">Loading the requests…</p>` : items.length === 0 ? html`<div class="empty">
+    ${!items || !page ? html`<p role="status">Loading the requests…</p>` : items.length === 0 ? html`<div class="empty">
         <p>${status === 'pending' ? 'Nothing waits for a decision.' : `No ${status === 'all' ? '' : status + ' '}request.`}</p>
         <p>Requests open when a policy in mode <code>require_approval</code> fires in <code>execlave_enforce</code> or <code>POST /api/policies/enforce</code>.</p>
       </div>` : html`
@@ -107,9 +121,8 @@ export function ApprovalsPage({ onCount }) {
         <caption class="visually-hidden">Approval requests</caption>
         <thead><tr><th scope="col">Agent</th><th scope="col">Policies</th><th scope="col">Action context</th><th scope="col">Requested</th>
           <th scope="col">Expires</th><th scope="col">Decision</th><th scope="col"><span class="visually-hidden">Approve or deny</span></th></tr></thead>
-        <tbody>${shown.map((a) => html`<${ApprovalRow} key=${a.id} a=${a} onDecide=${decide} result=${results[a.id]} />`)}</tbody>
+        <tbody>${items.map((a) => html`<${ApprovalRow} key=${a.id} a=${a} onDecide=${decide} result=${results[a.id]} />`)}</tbody>
       </table>
-      <${Pager} page=${page} onOffset=${setOffset} label="Approval pages" />
-      ${items.length >= MAX && html`<p class="note">The newest ${MAX} requests are shown.</p>`}`}
+      <${Pager} page=${page} onOffset=${turn} label="Approval pages" />`}
   </section>`;
 }

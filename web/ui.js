@@ -3,11 +3,11 @@
 // Everything is rendered by Preact, which sets text as text: no HTML string
 // is ever parsed (no innerHTML, no dangerouslySetInnerHTML).
 import { h, render } from './vendor/preact.module.js';
-import { useState, useEffect, useRef, useCallback } from './vendor/hooks.module.js';
+import { useState, useEffect, useLayoutEffect, useRef, useCallback } from './vendor/hooks.module.js';
 import htm from './vendor/htm.module.js';
 
 export const html = htm.bind(h);
-export { h, render, useState, useEffect, useRef, useCallback };
+export { h, render, useState, useEffect, useLayoutEffect, useRef, useCallback };
 
 export function fmtTime(s) {
   if (!s) return '–';

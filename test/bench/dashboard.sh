@@ -12,7 +12,11 @@
 #    from navigation to the first page of rows on screen, signed in (the key
 #    in sessionStorage), a fresh load without the browser cache; median of
 #    BENCH_ROUNDS (default 5) after one warm-up.  Target <= 300 ms: the server
-#    pages (50 rows), and counts violations up to 10,001 only.
+#    pages (50 rows), and counts violations up to 10,001 only.  Also, in the
+#    page's own clock (from its navigation start, so without the start of
+#    its renderer process): when the HTML arrived, when the app first
+#    rendered (its modules loaded and run) and when the rows showed.  The
+#    machine's load average is printed with the report.
 # B. The bytes the browser downloads for the Agents page (HTML, modules,
 #    CSS, the API answers; gzip as nginx sends it) and for the Violations
 #    page with its chart (uPlot is loaded there).  Target <= 300 KB.
@@ -77,6 +81,9 @@ echo "==> starting nginx + PostgREST on 127.0.0.1:$PORT (scripts/http.sh)"
 bash "$REPO/scripts/http.sh" start "$FRONT" --pghost "$PGHOST" --pgport "$PGPORT" --db "$DB" --superuser "$PGUSER" --port "$PORT"
 
 echo "==> measuring in chromium (headless), $ROUNDS rounds"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 REPORT=$(EXECLAVE_BENCH_KEY=$KEY node "$REPO/test/browser/bench_dashboard.js" "http://127.0.0.1:$PORT" "$ROUNDS" "$AGENTS" "$VIOLATIONS")
+REPORT="$REPORT
+load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 printf '%s\n' "$REPORT"
 bench_save_report dashboard.last.txt "$REPORT"

@@ -431,10 +431,11 @@ async function main() {
   await ask('refund order 1005', { ticket: 'T-1005' });
   await clickButton('Refresh');
   ok(await until(async () => !!(await page.$(`tr[data-approval="${fourth}"] .approve`))), 'new requests show after Refresh');
-  await q("SELECT execlave_deny($1, 'decided in SQL')", [third]);
-  await q("UPDATE execlave.approvals SET expires_at = now() - interval '1 second' WHERE id = $1", [fourth]);
+  // (decided and expired while the dialog is open: the page refreshes every 2 s and would drop them otherwise)
   await page.click(`tr[data-approval="${third}"] .approve`);
   await visible('dialog[open] #confirm-reason');
+  await q("SELECT execlave_deny($1, 'decided in SQL')", [third]);
+  await sleep(2300);   // past a refresh: the row stays while it is being decided
   await page.type('#confirm-reason', 'too late');
   await page.click('#confirm-ok');
   ok(await until(async () => /is already denied.*EX013/.test(await text(`tr[data-approval="${third}"] .decide-error`))), 'already decided: the server\'s message (EX013)',
@@ -443,6 +444,7 @@ async function main() {
     && /decided in SQL/.test(await text(`tr[data-approval="${third}"]`))), 'and the row shows the decision made elsewhere');
   await page.click(`tr[data-approval="${fourth}"] .deny`);
   await visible('dialog[open] #confirm-reason');
+  await q("UPDATE execlave.approvals SET expires_at = now() - interval '1 second' WHERE id = $1", [fourth]);
   await page.type('#confirm-reason', 'too late');
   await page.click('#confirm-ok');
   ok(await until(async () => /expired.*EX014/.test(await text(`tr[data-approval="${fourth}"] .decide-error`))), 'expired: the server\'s message (EX014)',

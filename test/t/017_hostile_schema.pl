@@ -683,6 +683,7 @@ step('HTTP API with an admin key', sub {
 		$admin_key, 200, 'dashboard: redeliver');
 	api_is('dashboard_set_webhook_active', { webhookId => $wid, active => JSON::PP::true }, $admin_key, 200, 'dashboard: enable a webhook');
 	api_is('dashboard_api_keys', {}, $admin_key, 200, 'dashboard: API keys');
+	api_is('dashboard_approvals', { status => 'all' }, $admin_key, 200, 'dashboard: approval requests');
 	$r = api_is('dashboard_create_api_key', { name => 'dash-key', environment => 'test' }, $admin_key, 200, 'dashboard: create a key');
 	api_is('dashboard_revoke_api_key', { keyId => ref $r->{body} ? $r->{body}{id} : undef }, $admin_key, 200, 'dashboard: revoke a key');
 });
@@ -719,7 +720,7 @@ step('HTTP API with an agent key', sub {
 		[ 'dashboard_set_webhook_active', { webhookId => $wid, active => JSON::PP::false } ],
 		[ 'dashboard_deliveries', { webhookId => $wid } ], [ 'dashboard_redeliver', { deliveryId => 1 } ],
 		[ 'dashboard_api_keys', {} ], [ 'dashboard_create_api_key', { name => 'nope', environment => 'test' } ],
-		[ 'dashboard_revoke_api_key', { keyId => $uuid } ])
+		[ 'dashboard_revoke_api_key', { keyId => $uuid } ], [ 'dashboard_approvals', {} ])
 	{
 		api_is($c->[0], $c->[1], $agent_key, 403, "$c->[0] (admin only)");
 	}

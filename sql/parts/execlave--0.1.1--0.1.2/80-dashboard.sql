@@ -382,7 +382,87 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.dashboard_violation(bigint) IS 'HTTP (dashboard): one violation with its JSON details and recordedBy; 404 P0002 when there is none; admin keys';
 
--- Violations per hour and policy over the last hours (1-168), with the same filters.
+-- Violations per UTC hour, policy, mode and phase of the hours before
+-- execlave.violations_hourly_state.sealed_until: what the chart reads
+-- instead of every violation of those hours.  Nothing on the recording path
+-- keeps it (recording a violation costs what it did): the chart's call seals
+-- the hours that no transaction can still add violations to (those before
+-- the start of the oldest transaction running in this database; a violation
+-- is stamped with its transaction's start) and counts the rest, the current
+-- hour mostly, from execlave.violations.  Hours more than 8 days old are
+-- dropped from it (the chart shows at most 7 days); hours that retention
+-- deleted violations of are counted from the violations (see
+-- dashboard_violations_per_hour).  Dumped with the violations.
+CREATE TABLE execlave.violations_hourly (
+    hour        timestamptz NOT NULL,
+    policy_id   uuid        NOT NULL,
+    policy_name text        COLLATE "C" NOT NULL,
+    mode        text        NOT NULL,
+    phase       text        NOT NULL,
+    n           bigint      NOT NULL,
+    CONSTRAINT violations_hourly_pkey PRIMARY KEY (hour, policy_id, policy_name, mode, phase)
+);
+COMMENT ON TABLE execlave.violations_hourly IS 'Violations per UTC hour, policy, mode and phase of the sealed hours (before violations_hourly_state.sealed_until, at most 8 days back); the dashboard''s chart reads it';
+CREATE TABLE execlave.violations_hourly_state (
+    one          boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    sealed_until timestamptz
+);
+COMMENT ON TABLE execlave.violations_hourly_state IS 'At most one row (made by the first sealing, so that a restore brings its own): execlave.violations_hourly holds the hours before sealed_until';
+SELECT pg_catalog.pg_extension_config_dump('execlave.violations_hourly', '');
+SELECT pg_catalog.pg_extension_config_dump('execlave.violations_hourly_state', '');
+REVOKE ALL ON execlave.violations_hourly, execlave.violations_hourly_state FROM PUBLIC;
+GRANT SELECT ON execlave.violations_hourly, execlave.violations_hourly_state TO execlave_reader, execlave_app, execlave_admin;
+
+-- Seal the hours before the oldest running transaction's start (its hour):
+-- count their violations into execlave.violations_hourly, drop hours older
+-- than 8 days.  One caller at a time (the others skip); nothing in a
+-- read-only transaction.  Returns sealed_until.
+CREATE FUNCTION execlave.violations_hourly_seal() RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    horizon timestamptz;
+    sealed timestamptz;
+    got boolean;
+BEGIN
+    IF pg_catalog.current_setting('transaction_read_only') = 'on' THEN
+        RETURN (SELECT s.sealed_until FROM execlave.violations_hourly_state s);
+    END IF;
+    SELECT pg_catalog.date_trunc('hour', LEAST(pg_catalog.now(), pg_catalog.min(a.xact_start)) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    INTO horizon
+    FROM pg_catalog.pg_stat_activity a
+    WHERE a.datid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database());
+    SELECT true, s.sealed_until INTO got, sealed FROM execlave.violations_hourly_state s FOR UPDATE SKIP LOCKED;
+    IF got IS NULL AND NOT EXISTS (SELECT FROM execlave.violations_hourly_state) THEN
+        INSERT INTO execlave.violations_hourly_state (sealed_until) VALUES (NULL) ON CONFLICT DO NOTHING;
+        SELECT true, s.sealed_until INTO got, sealed FROM execlave.violations_hourly_state s FOR UPDATE SKIP LOCKED;
+    END IF;
+    IF got IS NULL THEN            -- another call is sealing
+        RETURN (SELECT s.sealed_until FROM execlave.violations_hourly_state s);
+    END IF;
+    IF sealed IS NOT NULL AND sealed >= horizon THEN
+        RETURN sealed;
+    END IF;
+    sealed := GREATEST(sealed, horizon OPERATOR(pg_catalog.-) interval '8 days');
+    INSERT INTO execlave.violations_hourly (hour, policy_id, policy_name, mode, phase, n)
+    SELECT pg_catalog.date_trunc('hour', v.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', v.policy_id, v.policy_name,
+           v.mode, v.phase, pg_catalog.count(*)
+    FROM execlave.violations v
+    WHERE v.created_at >= sealed AND v.created_at < horizon
+    GROUP BY 1, 2, 3, 4, 5;
+    DELETE FROM execlave.violations_hourly h WHERE h.hour < horizon OPERATOR(pg_catalog.-) interval '8 days';
+    UPDATE execlave.violations_hourly_state SET sealed_until = horizon;
+    RETURN horizon;
+END
+$$;
+COMMENT ON FUNCTION execlave.violations_hourly_seal() IS 'Internal (dashboard_violations_per_hour): count the violations of the hours no running transaction can add to into execlave.violations_hourly; returns sealed_until';
+REVOKE ALL ON FUNCTION execlave.violations_hourly_seal() FROM PUBLIC;
+
+-- Violations per UTC hour and policy over the last hours (1-168), with the
+-- same filters.  Without an agent: the sealed hours from
+-- execlave.violations_hourly (from the first hour all of whose violations
+-- are still there: retention deletes the oldest), the others from
+-- execlave.violations (index on created_at); for one agent: that agent's
+-- violations (index violations_agent_idx).
 CREATE FUNCTION execlave_api.dashboard_violations_per_hour(hours integer DEFAULT 24, agent text DEFAULT NULL,
     policy text DEFAULT NULL, mode text DEFAULT NULL, phase text DEFAULT NULL)
 RETURNS jsonb
@@ -392,6 +472,8 @@ DECLARE
     m text := nullif(mode, '');
     ph text := nullif(phase, '');
     first_hour timestamptz;
+    sealed timestamptz;       -- the hours in [whole_from, sealed) come from violations_hourly
+    whole_from timestamptz;
     st text; msg text; det text; hnt text;
 BEGIN
     PERFORM execlave_api.require_admin();
@@ -399,18 +481,38 @@ BEGIN
         RAISE EXCEPTION 'hours must be from 1 to 168' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO f FROM execlave_api.dashboard_violation_filter(agent, policy, mode, phase);
-    first_hour := date_trunc('hour', now()) - (hours - 1) * interval '1 hour';
+    first_hour := (date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') - (hours - 1) * interval '1 hour';
+    IF f.agent_id IS NULL THEN
+        sealed := execlave.violations_hourly_seal();
+        whole_from := greatest(first_hour,
+            (SELECT date_trunc('hour', min(v.created_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 hour'
+             FROM execlave.violations v));
+    END IF;
+    IF sealed IS NULL OR whole_from IS NULL OR whole_from >= sealed THEN
+        sealed := first_hour;          -- nothing from violations_hourly
+        whole_from := first_hour;
+    END IF;
     RETURN jsonb_build_object('from', first_hour, 'hours', hours,
         'series', (SELECT coalesce(jsonb_agg(jsonb_build_object('policyName', s.policy_name, 'total', s.total,
                        'counts', s.counts) ORDER BY s.total DESC, s.policy_name), '[]')
                    FROM (SELECT c.policy_name, sum(c.n) AS total,
                                 jsonb_agg(jsonb_build_array(extract(epoch FROM c.hour)::bigint, c.n) ORDER BY c.hour) AS counts
-                         FROM (SELECT v.policy_name, date_trunc('hour', v.created_at) AS hour, count(*) AS n
-                               FROM execlave.violations v
-                               WHERE v.created_at >= first_hour
-                                 AND (f.agent_id IS NULL OR v.agent_id = f.agent_id)
-                                 AND (f.policy_ids IS NULL OR v.policy_id = ANY (f.policy_ids))
-                                 AND (m IS NULL OR v.mode = m) AND (ph IS NULL OR v.phase = ph)
+                         FROM (SELECT r.policy_name, r.hour, sum(r.n) AS n
+                               FROM (SELECT v.policy_name, date_trunc('hour', v.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+                                            count(*) AS n
+                                     FROM execlave.violations v
+                                     WHERE ((v.created_at >= first_hour AND v.created_at < whole_from) OR v.created_at >= sealed)
+                                       AND (f.agent_id IS NULL OR v.agent_id = f.agent_id)
+                                       AND (f.policy_ids IS NULL OR v.policy_id = ANY (f.policy_ids))
+                                       AND (m IS NULL OR v.mode = m) AND (ph IS NULL OR v.phase = ph)
+                                     GROUP BY 1, 2
+                                     UNION ALL
+                                     SELECT h.policy_name, h.hour, sum(h.n)
+                                     FROM execlave.violations_hourly h
+                                     WHERE h.hour >= whole_from AND h.hour < sealed
+                                       AND (f.policy_ids IS NULL OR h.policy_id = ANY (f.policy_ids))
+                                       AND (m IS NULL OR h.mode = m) AND (ph IS NULL OR h.phase = ph)
+                                     GROUP BY 1, 2) r
                                GROUP BY 1, 2) c
                          GROUP BY c.policy_name) s));
 EXCEPTION WHEN OTHERS THEN
@@ -419,7 +521,7 @@ EXCEPTION WHEN OTHERS THEN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION execlave_api.dashboard_violations_per_hour(integer, text, text, text, text) IS 'HTTP (dashboard): {from, hours, series[{policyName, total, counts[[hour epoch, n]]}]} over the last hours (1-168), with the violation filters; admin keys';
+COMMENT ON FUNCTION execlave_api.dashboard_violations_per_hour(integer, text, text, text, text) IS 'HTTP (dashboard): {from, hours, series[{policyName, total, counts[[hour epoch, n]]}]} per UTC hour over the last hours (1-168), with the violation filters (the sealed hours from execlave.violations_hourly); admin keys';
 
 -- Policies by name, of one type and mode, with their agents' keys and violations of the last 24 hours.
 CREATE FUNCTION execlave_api.dashboard_policies(type text DEFAULT NULL, mode text DEFAULT NULL,
@@ -709,6 +811,48 @@ END
 $$;
 COMMENT ON FUNCTION execlave_api.dashboard_revoke_api_key(uuid) IS 'HTTP (dashboard): revoke an API key by id; {revoked} (false if it already was); admin keys';
 
+-- Approval requests of one status as GET /api/approvals shows them (the
+-- status a request shows: a pending or approved one past its expiry is
+-- expired), newest first, paged on the server; total counted up to 10001.
+CREATE FUNCTION execlave_api.dashboard_approvals(status text DEFAULT 'pending', "limit" integer DEFAULT 50,
+                                                 "offset" integer DEFAULT 0)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    want text := coalesce(nullif(status, ''), 'pending');
+    t timestamptz := clock_timestamp();
+    total bigint;
+    st text; msg text; det text; hnt text;
+BEGIN
+    PERFORM execlave_api.require_admin();
+    PERFORM execlave_api.dashboard_page("limit", "offset");
+    IF want NOT IN ('pending', 'approved', 'denied', 'expired', 'cancelled', 'consumed', 'all') THEN
+        RAISE EXCEPTION 'unknown status "%"', left(want, 64) USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'status: pending, approved, denied, expired, cancelled, consumed or all.';
+    END IF;
+    SELECT count(*) INTO total FROM (
+        SELECT 1 FROM execlave.approvals a
+        WHERE want = 'all'
+           OR (want IN ('pending', 'approved') AND a.status = want AND a.expires_at > t)
+           OR (want = 'expired' AND (a.status = 'expired' OR (a.status IN ('pending', 'approved') AND a.expires_at <= t)))
+           OR (want NOT IN ('pending', 'approved', 'expired') AND a.status = want)
+        LIMIT 10001) c;
+    RETURN jsonb_build_object('total', total, 'totalCapped', total > 10000, 'limit', "limit", 'offset', "offset",
+        'items', (SELECT coalesce(jsonb_agg(execlave_api.hosted_approval(x) ORDER BY x.requested_at DESC, x.id), '[]')
+                  FROM (SELECT a.* FROM execlave.approvals a
+                        WHERE want = 'all'
+                           OR (want IN ('pending', 'approved') AND a.status = want AND a.expires_at > t)
+                           OR (want = 'expired' AND (a.status = 'expired' OR (a.status IN ('pending', 'approved') AND a.expires_at <= t)))
+                           OR (want NOT IN ('pending', 'approved', 'expired') AND a.status = want)
+                        ORDER BY a.requested_at DESC, a.id LIMIT "limit" OFFSET "offset") x));
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM execlave_api.reraise(st, msg, det, hnt);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION execlave_api.dashboard_approvals(text, integer, integer) IS 'HTTP (dashboard): approval requests of one status (default pending; all) as GET /api/approvals shows them, newest first; total counted up to 10001 (totalCapped); admin keys';
+
 REVOKE ALL ON FUNCTION execlave_api.dashboard_page(integer, integer), execlave_api.dashboard_today(),
     execlave_api.dashboard_session(), execlave_api.dashboard_agents(text, text, integer, integer),
     execlave_api.dashboard_statuses(uuid[]), execlave_api.dashboard_agent(text), execlave_api.dashboard_grant_json(uuid),
@@ -723,7 +867,7 @@ REVOKE ALL ON FUNCTION execlave_api.dashboard_page(integer, integer), execlave_a
     execlave_api.dashboard_test_webhook(uuid), execlave_api.dashboard_set_webhook_active(uuid, boolean),
     execlave_api.dashboard_deliveries(uuid, text, integer, integer), execlave_api.dashboard_redeliver(bigint),
     execlave_api.dashboard_api_keys(integer, integer), execlave_api.dashboard_create_api_key(text, text, text, text, timestamptz),
-    execlave_api.dashboard_revoke_api_key(uuid) FROM PUBLIC;
+    execlave_api.dashboard_revoke_api_key(uuid), execlave_api.dashboard_approvals(text, integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION execlave_api.dashboard_session(), execlave_api.dashboard_agents(text, text, integer, integer),
     execlave_api.dashboard_statuses(uuid[]), execlave_api.dashboard_agent(text),
     execlave_api.dashboard_status_history(text, integer, integer), execlave_api.dashboard_traces(text, integer, integer),
@@ -737,4 +881,4 @@ GRANT EXECUTE ON FUNCTION execlave_api.dashboard_session(), execlave_api.dashboa
     execlave_api.dashboard_test_webhook(uuid), execlave_api.dashboard_set_webhook_active(uuid, boolean),
     execlave_api.dashboard_deliveries(uuid, text, integer, integer), execlave_api.dashboard_redeliver(bigint),
     execlave_api.dashboard_api_keys(integer, integer), execlave_api.dashboard_create_api_key(text, text, text, text, timestamptz),
-    execlave_api.dashboard_revoke_api_key(uuid) TO execlave_api_anon;
+    execlave_api.dashboard_revoke_api_key(uuid), execlave_api.dashboard_approvals(text, integer, integer) TO execlave_api_anon;

@@ -1,0 +1,77 @@
+# More of the dashboard in a real browser (test/browser/dashboard_pages_test.js,
+# Debian's chromium headless, puppeteer-core, axe-core) against the real
+# front of this throwaway cluster: the policy form of every type (an invalid
+# config shows the server's message at its field and writes nothing, a valid
+# one is created), the Violations page's filters (time, policy, mode, phase),
+# Next and Previous on the server-paged Agents and Approvals lists, the
+# Approvals list refreshing by itself and keeping a request decided there,
+# webhook disable and enable, the first list asked for while the modules
+# load, and axe-core on the agent page's tabs.  Each line of the driver's TAP
+# output becomes one test.
+use strict;
+use warnings;
+use lib 'test/perl';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ExeclaveTest qw(start_http stop_http);
+
+my $node = PostgreSQL::Test::Cluster->new('dashboard_pages');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'execlave'
+timezone = 'UTC'
+max_worker_processes = 16
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
+
+my $admin = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create_api_key('ops', 'test', 'admin')});
+$node->safe_psql('postgres', q{
+    SELECT count(execlave_register_agent('page-' || lpad(g::text, 3, '0'), 'Paged agent ' || g)) FROM generate_series(1, 120) g;
+    SELECT execlave_register_agent('viol-bot', 'Violations');
+    SELECT execlave_create_policy('recent-pii', 'pii_detection', 'log', '{}', '{viol-bot}');
+    SELECT execlave_create_policy('old-models', 'model_allowlist', 'flag', '{"allow": ["gpt-4o"]}', '{viol-bot}');
+    SELECT execlave_create_policy('refunds need a human', 'tool_access', 'require_approval', '{"deny": ["refund*"]}', '{viol-bot}');
+});
+# violations of known times: 3 of old-models (flag, pre_execution) 3 hours
+# ago, 2 of recent-pii (log, ingestion) 20 minutes ago
+$node->safe_psql('postgres', q{
+    INSERT INTO execlave.violations (policy_id, policy_name, policy_type, mode, agent_id, agent_key, phase, message, recorded_by, created_at)
+    SELECT p.id, p.name, p.type, p.mode, a.id, a.key, v.phase, v.message, 'test', now() - v.ago
+    FROM (VALUES ('old-models', 'pre_execution', 'model llama is not allowed', interval '3 hours'),
+                 ('old-models', 'pre_execution', 'model llama is not allowed', interval '3 hours 5 minutes'),
+                 ('old-models', 'pre_execution', 'model llama is not allowed', interval '3 hours 10 minutes'),
+                 ('recent-pii', 'ingestion', 'email found in input', interval '20 minutes'),
+                 ('recent-pii', 'ingestion', 'email found in input', interval '21 minutes')) v(policy, phase, message, ago)
+    JOIN execlave.policies p ON p.name = v.policy JOIN execlave.agents a ON a.key = 'viol-bot';
+});
+$node->safe_psql('postgres', q{SELECT execlave_create_webhook('https://hooks.example.com/in', '{agent.paused}')});
+
+my $http = start_http($node);
+my $conn = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
+local $ENV{EXECLAVE_ADMIN_KEY} = $admin;
+my ($out, $err) = ('', '');
+IPC::Run::run([ 'node', 'test/browser/dashboard_pages_test.js', $http->{url}, $conn ],
+	'>', \$out, '2>', \$err, IPC::Run::timeout(300));
+
+my $count = 0;
+for my $line (split /\n/, $out)
+{
+	if ($line =~ /^(not )?ok \d+ - (.*)$/)
+	{
+		ok(!defined $1, $2);
+		$count++;
+	}
+	elsif ($line =~ /^# (.*)$/)
+	{
+		diag($1);
+	}
+}
+ok($count >= 60, "the browser test ran its steps ($count)") or diag("stdout: $out\nstderr: $err");
+
+stop_http($http);
+$node->stop;
+done_testing();
+
+sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }
