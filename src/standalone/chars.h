@@ -82,24 +82,6 @@ fold(unsigned char c)
 #ifdef SCAN_SSE2
 /* Index of the lowest set bit of m (m != 0); only the SSE2 loops need these */
 static inline int
-lowest_bit(unsigned m)
-{
-#if defined(__GNUC__) || defined(__clang__)
-	return __builtin_ctz(m);
-#else
-	int			k = 0;
-
-	while (!(m & 1u))
-	{
-		m >>= 1;
-		k++;
-	}
-	return k;
-#endif
-}
-
-/* Index of the lowest set bit of m (m != 0) */
-static inline int
 lowest_bit64(uint64_t m)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -114,6 +96,12 @@ lowest_bit64(uint64_t m)
 	}
 	return k;
 #endif
+}
+
+static inline int
+lowest_bit(unsigned m)
+{
+	return lowest_bit64(m);
 }
 #endif
 

@@ -21,23 +21,7 @@ const { Client } = require('pg');
 const [url, pgconn] = process.argv.slice(2);
 const ADMIN = process.env.EXECLAVE_ADMIN_KEY;
 
-let n = 0;
-let failed = 0;
-function ok(cond, name, extra) {
-  n++;
-  if (!cond) failed++;
-  console.log(`${cond ? '' : 'not '}ok ${n} - ${name}`);
-  if (!cond && extra !== undefined) console.log('# ' + String(typeof extra === 'string' ? extra : JSON.stringify(extra)).split('\n').join('\n# '));
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(f, ms = 10000, step = 50) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try { const v = await f(); if (v) return v; } catch (e) { /* retry */ }
-    if (Date.now() > end) return null;
-    await sleep(step);
-  }
-}
+const { ok, sleep, until, finish, abort } = require('./tap');
 
 let profile = null;
 let browser = null;
@@ -289,13 +273,11 @@ async function main() {
   await browser.close();
   await db.end();
   fs.rmSync(profile, { recursive: true, force: true });
-  console.log(`1..${n}`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main().catch(async (e) => {
-  console.log(`not ok ${n + 1} - the browser test ran to the end`);
-  console.log('# ' + String(e && e.stack || e).split('\n').join('\n# '));
+  abort(e);
   if (browser) await browser.close().catch(() => {});
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
   process.exit(1);

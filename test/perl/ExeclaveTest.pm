@@ -12,7 +12,59 @@ use POSIX ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid cpu_seconds
-	start_http restart_http stop_http);
+	start_http restart_http stop_http execlave_node node_conn_uri run_node_tap);
+
+# A started cluster named $name with execlave preloaded (UTC, 16 worker
+# processes, plus the lines of $extra_conf) and the extension created.
+sub execlave_node
+{
+	my ($name, $extra_conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'execlave'\ntimezone = 'UTC'\n"
+		  . "max_worker_processes = 16\n" . ($extra_conf // ''));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
+	return $node;
+}
+
+# The superuser connection URI of $node's postgres database, for the Node.js drivers.
+sub node_conn_uri
+{
+	my ($node) = @_;
+	my $enc = sub { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; };
+	return 'postgresql:///postgres?host=' . $enc->($node->host) . '&port=' . $node->port
+	  . '&user=' . $enc->(scalar(getpwuid($<)));
+}
+
+# Run a Node.js driver (@$cmd) that prints TAP ("ok N - name", "not ok N -
+# name", "# diagnostics"), report each of its steps as a test of this file
+# (names prefixed with $opts{prefix}), then test that it ran at least
+# $opts{min} steps ("$opts{what} ran its steps (N)"); on a timeout of
+# $opts{timeout} seconds (if given) IPC::Run dies.  Returns the step count.
+sub run_node_tap
+{
+	my ($cmd, %opts) = @_;
+	my ($out, $err) = ('', '');
+	my @timeout = $opts{timeout} ? (IPC::Run::timeout($opts{timeout})) : ();
+	IPC::Run::run($cmd, '>', \$out, '2>', \$err, @timeout);
+	my $count = 0;
+	for my $line (split /\n/, $out)
+	{
+		if ($line =~ /^(not )?ok \d+ - (.*)$/)
+		{
+			Test::More::ok(!defined $1, ($opts{prefix} // '') . $2);
+			$count++;
+		}
+		elsif ($line =~ /^# (.*)$/)
+		{
+			Test::More::diag($1);
+		}
+	}
+	Test::More::ok($count >= $opts{min}, "$opts{what} ran its steps ($count)")
+	  or Test::More::diag("stdout: $out\nstderr: $err");
+	return $count;
+}
 
 # test/sanitize.sh runs every server process under valgrind and sets
 # EXECLAVE_TEST_SLOW: load tests then take a smaller load and longer waits.

@@ -9,37 +9,13 @@ use lib 'test/perl';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use ExeclaveTest qw(start_http stop_http);
+use ExeclaveTest qw(start_http stop_http node_conn_uri run_node_tap execlave_node);
 
-my $node = PostgreSQL::Test::Cluster->new('http');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'execlave'
-timezone = 'UTC'
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
+my $node = execlave_node('http');
 
 my $http = start_http($node);
-my $conn_super = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
-my ($out, $err) = ('', '');
-IPC::Run::run([ 'node', 'test/receiver/http_api_test.js', $http->{url}, $conn_super ], '>', \$out, '2>', \$err);
-
-my $count = 0;
-for my $line (split /\n/, $out)
-{
-	if ($line =~ /^(not )?ok \d+ - (.*)$/)
-	{
-		ok(!defined $1, $2);
-		$count++;
-	}
-	elsif ($line =~ /^# (.*)$/)
-	{
-		diag($1);
-	}
-}
-ok($count >= 150, "the driver ran its requests ($count)") or diag("stdout: $out\nstderr: $err");
+my $conn_super = node_conn_uri($node);
+run_node_tap([ 'node', 'test/receiver/http_api_test.js', $http->{url}, $conn_super ], min => 150, what => 'the driver');
 
 # the front's processes run as this (unprivileged) user and stop with the script
 my $pg_pid = slurp_file("$http->{dir}/postgrest.pid");
@@ -95,4 +71,3 @@ sub running
 	return $stat =~ /^\d+ \(.*\) ([A-Za-z])/ && $1 ne 'Z';
 }
 
-sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }

@@ -13,23 +13,15 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time usleep);
-use ExeclaveTest qw(slow wait_for start_http restart_http stop_http);
+use ExeclaveTest qw(slow wait_for start_http restart_http stop_http node_conn_uri execlave_node);
 
-my $node = PostgreSQL::Test::Cluster->new('http_faults');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'execlave'
-timezone = 'UTC'
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
+my $node = execlave_node('http_faults');
 my $agent = $node->safe_psql('postgres', q{SELECT execlave_register_agent('load-agent')});
 my $admin = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create_api_key('ops', 'prod', 'admin')});
 my $agent_key = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create_api_key('load', 'prod', 'agent', 'load-agent')});
 
 my $http = start_http($node);
-my $conn_super = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
+my $conn_super = node_conn_uri($node);
 
 # --- the kill switch under load ------------------------------------------------------
 my ($out, $err) = ('', '');
@@ -134,4 +126,3 @@ stop_http($http);
 $node->stop;
 done_testing();
 
-sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }

@@ -16,7 +16,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP qw(decode_json);
-use ExeclaveTest qw(start_http stop_http start_receiver wait_for);
+use ExeclaveTest qw(start_http stop_http start_receiver wait_for node_conn_uri run_node_tap);
 
 my $node = PostgreSQL::Test::Cluster->new('approvals');
 $node->init;
@@ -175,27 +175,11 @@ is(join(',', sort keys %{ $res->{data} // {} }),
 
 # --- the HTTP flow -------------------------------------------------------------------
 my $http = start_http($node);
-my $conn_super = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
-my ($out, $err) = ('', '');
-IPC::Run::run([ 'node', 'test/receiver/approvals_test.js', $http->{url}, $conn_super ], '>', \$out, '2>', \$err);
-my $count = 0;
-for my $line (split /\n/, $out)
-{
-	if ($line =~ /^(not )?ok \d+ - (.*)$/)
-	{
-		ok(!defined $1, "http: $2");
-		$count++;
-	}
-	elsif ($line =~ /^# (.*)$/)
-	{
-		diag($1);
-	}
-}
-ok($count >= 45, "the HTTP driver ran its requests ($count)") or diag("stdout: $out\nstderr: $err");
+my $conn_super = node_conn_uri($node);
+run_node_tap([ 'node', 'test/receiver/approvals_test.js', $http->{url}, $conn_super ], min => 45, what => 'the HTTP driver', prefix => 'http: ');
 stop_http($http);
 
 $receiver->kill_kill;
 $node->stop;
 done_testing();
 
-sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }

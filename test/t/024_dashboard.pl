@@ -12,7 +12,7 @@ use lib 'test/perl';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use ExeclaveTest qw(start_http stop_http start_receiver);
+use ExeclaveTest qw(start_http stop_http start_receiver node_conn_uri run_node_tap);
 
 my $node = PostgreSQL::Test::Cluster->new('dashboard');
 $node->init;
@@ -47,33 +47,15 @@ my $revoked = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create
 $node->safe_psql('postgres', qq{SELECT execlave_revoke_api_key('$revoked')});
 
 my $http = start_http($node);
-my $conn = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
+my $conn = node_conn_uri($node);
 my $out_dir = "$PostgreSQL::Test::Utils::tmp_check/dashboard-screenshots";
 local $ENV{EXECLAVE_ADMIN_KEY} = $admin;
 local $ENV{EXECLAVE_AGENT_KEY} = $agent_key;
 local $ENV{EXECLAVE_REVOKED_KEY} = $revoked;
-my ($out, $err) = ('', '');
-IPC::Run::run([ 'node', 'test/browser/dashboard_test.js', $http->{url}, $conn, $log, "$dir/secrets.json", $rport, $out_dir ],
-	'>', \$out, '2>', \$err, IPC::Run::timeout(300));
-
-my $count = 0;
-for my $line (split /\n/, $out)
-{
-	if ($line =~ /^(not )?ok \d+ - (.*)$/)
-	{
-		ok(!defined $1, $2);
-		$count++;
-	}
-	elsif ($line =~ /^# (.*)$/)
-	{
-		diag($1);
-	}
-}
-ok($count >= 80, "the browser test ran its steps ($count)") or diag("stdout: $out\nstderr: $err");
+run_node_tap([ 'node', 'test/browser/dashboard_test.js', $http->{url}, $conn, $log, "$dir/secrets.json", $rport, $out_dir ], min => 80, what => 'the browser test', timeout => 300);
 
 stop_http($http);
 $receiver->kill_kill;
 $node->stop;
 done_testing();
 
-sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }

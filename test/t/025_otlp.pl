@@ -14,17 +14,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
-use ExeclaveTest qw(start_http stop_http);
+use ExeclaveTest qw(start_http stop_http execlave_node);
 
-my $node = PostgreSQL::Test::Cluster->new('otlp');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'execlave'
-timezone = 'UTC'
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
+my $node = execlave_node('otlp');
 for my $a (qw(otel-agent guarded-agent paused-agent budget-agent other-agent))
 {
 	$node->safe_psql('postgres', qq{SELECT execlave_register_agent('$a')});

@@ -14,17 +14,9 @@ use lib 'test/perl';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use ExeclaveTest qw(start_http stop_http);
+use ExeclaveTest qw(start_http stop_http node_conn_uri run_node_tap execlave_node);
 
-my $node = PostgreSQL::Test::Cluster->new('dashboard_pages');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'execlave'
-timezone = 'UTC'
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION execlave');
+my $node = execlave_node('dashboard_pages');
 
 my $admin = $node->safe_psql('postgres', q{SELECT api_key FROM execlave_create_api_key('ops', 'test', 'admin')});
 $node->safe_psql('postgres', q{
@@ -49,29 +41,11 @@ $node->safe_psql('postgres', q{
 $node->safe_psql('postgres', q{SELECT execlave_create_webhook('https://hooks.example.com/in', '{agent.paused}')});
 
 my $http = start_http($node);
-my $conn = 'postgresql:///postgres?host=' . uri($node->host) . '&port=' . $node->port . '&user=' . scalar(getpwuid($<));
+my $conn = node_conn_uri($node);
 local $ENV{EXECLAVE_ADMIN_KEY} = $admin;
-my ($out, $err) = ('', '');
-IPC::Run::run([ 'node', 'test/browser/dashboard_pages_test.js', $http->{url}, $conn ],
-	'>', \$out, '2>', \$err, IPC::Run::timeout(300));
-
-my $count = 0;
-for my $line (split /\n/, $out)
-{
-	if ($line =~ /^(not )?ok \d+ - (.*)$/)
-	{
-		ok(!defined $1, $2);
-		$count++;
-	}
-	elsif ($line =~ /^# (.*)$/)
-	{
-		diag($1);
-	}
-}
-ok($count >= 60, "the browser test ran its steps ($count)") or diag("stdout: $out\nstderr: $err");
+run_node_tap([ 'node', 'test/browser/dashboard_pages_test.js', $http->{url}, $conn ], min => 60, what => 'the browser test', timeout => 300);
 
 stop_http($http);
 $node->stop;
 done_testing();
 
-sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord($1))/ge; return $s; }
