@@ -22,6 +22,7 @@ const [url, pgconn] = process.argv.slice(2);
 const ADMIN = process.env.EXECLAVE_ADMIN_KEY;
 
 const { ok, sleep, until, finish, abort } = require('./tap');
+const { pageHelpers } = require('./page');
 
 let profile = null;
 let browser = null;
@@ -50,34 +51,12 @@ async function main() {
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
   const requests = [];
   page.on('request', (r) => { if (r.url().includes('/rest/rpc/')) requests.push({ fn: r.url().replace(/.*\/rest\/rpc\//, ''), body: r.postData() }); });
-  const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
-  const text = (sel) => page.$eval(sel, (e) => e.textContent);
-  const visible = (sel, ms = 8000) => page.waitForSelector(sel, { visible: true, timeout: ms }).then(() => true, () => false);
-  const clickButton = async (label, scope = 'body') => {
-    const handle = await page.evaluateHandle((label, scope) => [...document.querySelector(scope).querySelectorAll('button')]
-      .find((b) => b.textContent.trim() === label && !b.disabled), label, scope);
-    const el = handle.asElement();
-    if (!el) throw new Error('no button ' + label);
-    await el.click();
-  };
-  const type = async (sel, value) => {
-    await page.focus(sel);
-    await page.keyboard.down('Control');
-    await page.keyboard.press('KeyA');
-    await page.keyboard.up('Control');
-    await page.keyboard.press('Backspace');
-    if (value) await page.type(sel, value);
-  };
+  const { text, visible, clickButton, type, axeViolations } = pageHelpers(page);
   // a datetime-local field set as the operator's picker would (Preact listens to input)
   const setDate = (sel, value) => page.$eval(sel, (e, v) => { e.value = v; e.dispatchEvent(new Event('input', { bubbles: true })); }, value);
   const axe = async (name) => {
-    await page.evaluate(axeSource);            // through the DevTools protocol: no script tag, the CSP stays whole
-    const r = await page.evaluate(async () => {
-      const res = await window.axe.run(document, { resultTypes: ['violations'] });
-      return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((x) => x.target.join(' ')).join(', ')}`);
-    });
+    const r = await axeViolations();
     ok(r.length === 0, `axe-core: no serious accessibility violations on the ${name}`, r.join('\n'));
   };
   const go = async (hash) => { await page.evaluate((h) => { location.hash = h; }, hash); await sleep(100); };

@@ -24,6 +24,7 @@ const REVOKED = process.env.EXECLAVE_REVOKED_KEY;
 const XSS = '<img src=x onerror=alert(1)>';
 
 const { ok, sleep, until, finish, abort } = require('./tap');
+const { pageHelpers } = require('./page');
 function receiverEntries() {
   try { return fs.readFileSync(receiverLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch (e) { return []; }
 }
@@ -62,34 +63,12 @@ async function main() {
   page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
   const ctx = browser.defaultBrowserContext();
   await ctx.overridePermissions(url, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
-  const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
-  const text = (sel) => page.$eval(sel, (e) => e.textContent);
-  const visible = (sel, ms = 8000) => page.waitForSelector(sel, { visible: true, timeout: ms }).then(() => true, () => false);
+  const { text, visible, clickButton, type, axeViolations } = pageHelpers(page);
   const waitText = (sel, re, ms = 8000) => until(async () => re.test(await page.$eval(sel, (e) => e.textContent)), ms);
-  const clickButton = async (label, scope = 'body') => {
-    const handle = await page.evaluateHandle((label, scope) => [...document.querySelector(scope).querySelectorAll('button')]
-      .find((b) => b.textContent.trim() === label && !b.disabled), label, scope);
-    const el = handle.asElement();
-    if (!el) throw new Error('no button ' + label);
-    await el.click();
-  };
-  const type = async (sel, value) => {
-    await page.focus(sel);
-    await page.keyboard.down('Control');
-    await page.keyboard.press('KeyA');
-    await page.keyboard.up('Control');
-    await page.keyboard.press('Backspace');
-    if (value) await page.type(sel, value);
-  };
   const shot = async (name) => { await page.screenshot({ path: path.join(outDir, `dashboard-${name}.png`) }); };
   const axe = async (name) => {
-    await page.evaluate(axeSource);            // through the DevTools protocol: no script tag, the CSP stays whole
-    const r = await page.evaluate(async () => {
-      const res = await window.axe.run(document, { resultTypes: ['violations'] });
-      return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((x) => x.target.join(' ')).join(', ')}`);
-    });
+    const r = await axeViolations();
     ok(r.length === 0, `axe-core: no serious accessibility violations on the ${name} page`, r.join('\n'));
   };
   const go = async (hash) => { await page.evaluate((h) => { location.hash = h; }, hash); await sleep(100); };
