@@ -448,6 +448,10 @@ http_start() {
     [[ ${EXECLAVE_HTTP_WORKERS:-1} =~ ^([1-9][0-9]{0,2}|auto)$ ]] || die "EXECLAVE_HTTP_WORKERS must be a number or auto (got '$EXECLAVE_HTTP_WORKERS')"
     [[ ${EXECLAVE_HTTP_KEEPALIVE:-16} =~ ^[1-9][0-9]{0,3}$ ]] || die "EXECLAVE_HTTP_KEEPALIVE must be a number of connections (got '$EXECLAVE_HTTP_KEEPALIVE')"
     [[ ${EXECLAVE_POSTGREST_RTS:-} =~ ^[-+A-Za-z0-9\ .,=]*$ ]] || die "EXECLAVE_POSTGREST_RTS must be GHC runtime options such as '-N2 -A8m' (got '$EXECLAVE_POSTGREST_RTS')"
+    [[ $port =~ ^[1-9][0-9]{0,4}$ ]] && [ "$port" -le 65535 ] ||
+        die "the HTTP port must be a number from 1 to 65535 (got '$port'; EXECLAVE_HTTP_PORT or --port)"
+    [ -z "$otlp_port" ] || [ "$otlp_port" = off ] || { [[ $otlp_port =~ ^[1-9][0-9]{0,4}$ ]] && [ "$otlp_port" -le 65535 ]; } ||
+        die "the OTLP port must be a number from 1 to 65535, or off (got '$otlp_port'; EXECLAVE_OTLP_PORT or --otlp-port)"
     local missing
     missing=$(http_missing)
     [ -z "$missing" ] || die "missing: $missing (bash scripts/http.sh install, as root)"

@@ -12,7 +12,7 @@ use POSIX ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid cpu_seconds
-	start_http restart_http stop_http execlave_node node_conn_uri run_node_tap);
+	start_http restart_http stop_http execlave_node node_conn_uri run_node_tap children_of);
 
 # A started cluster named $name with execlave preloaded (UTC, 16 worker
 # processes, plus the lines of $extra_conf) and the extension created.
