@@ -12,7 +12,7 @@ use POSIX ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT_OK = qw(slow wait_for start_receiver kill_server webhook_worker_pid cpu_seconds
-	start_http restart_http stop_http execlave_node node_conn_uri run_node_tap children_of);
+	start_http try_start_http restart_http stop_http execlave_node node_conn_uri run_node_tap children_of);
 
 # A started cluster named $name with execlave preloaded (UTC, 16 worker
 # processes, plus the lines of $extra_conf) and the extension created.
@@ -118,14 +118,23 @@ sub start_receiver
 sub start_http
 {
 	my ($node, %opts) = @_;
+	my ($ok, $text, $http) = try_start_http($node, %opts);
+	$ok or die "scripts/http.sh start failed:\n$text";
+	return $http;
+}
+
+# The same start, for a caller that expects it may fail: returns whether it
+# succeeded, its output (stdout and stderr) and start_http's hash.
+sub try_start_http
+{
+	my ($node, %opts) = @_;
 	my $dir = $opts{dir} // ($node->basedir . '/http');
 	my $port = $opts{port} // PostgreSQL::Test::Cluster::get_free_port();
 	my @args = ($dir, '--pghost', $node->host, '--pgport', $node->port,
 		'--db', $opts{db} // 'postgres', '--superuser', scalar(getpwuid($<)), '--port', $port);
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'bash', 'scripts/http.sh', 'start', @args ], '>', \$out, '2>', \$err)
-	  or die "scripts/http.sh start failed:\n$out$err";
-	return { dir => $dir, port => $port, url => "http://127.0.0.1:$port", args => \@args };
+	my $ok = IPC::Run::run([ 'bash', 'scripts/http.sh', 'start', @args ], '>', \$out, '2>', \$err);
+	return ($ok, $out . $err, { dir => $dir, port => $port, url => "http://127.0.0.1:$port", args => \@args });
 }
 
 # Start it again with the same folder and port (a re-run of start is safe).

@@ -9,11 +9,9 @@ use lib 'test/perl';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use ExeclaveTest qw(start_http stop_http children_of execlave_node);
+use ExeclaveTest qw(try_start_http stop_http children_of execlave_node);
 
 my $node = execlave_node('http_settings');
-
-sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
 
 sub health
 {
@@ -29,11 +27,8 @@ sub try_start
 {
 	my ($dir, $port, %env) = @_;
 	local @ENV{ keys %env } = values %env;
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run([ 'bash', 'scripts/http.sh', 'start', $dir, '--pghost', $node->host,
-		'--pgport', $node->port, '--db', 'postgres', '--superuser', scalar(getpwuid($<)), '--port', $port ],
-		'>', \$out, '2>', \$err);
-	return ($ok, $out . $err);
+	my ($ok, $text) = try_start_http($node, dir => $dir, port => $port);
+	return ($ok, $text);
 }
 
 my @bad = (
@@ -79,15 +74,15 @@ my ($ok, $text) = try_start($dir, $port, EXECLAVE_HTTP_POOL => '3', EXECLAVE_HTT
 	EXECLAVE_HTTP_KEEPALIVE => '4', EXECLAVE_POSTGREST_RTS => '-N1 -A8m', EXECLAVE_OTLP_PORT => 'off');
 ok($ok, 'start with valid settings') or diag($text);
 is(health($port), '200', 'the front answers GET /health');
-my $nginx_conf = slurp("$dir/nginx.conf");
-my $pgrst_conf = slurp("$dir/postgrest.conf");
+my $nginx_conf = slurp_file("$dir/nginx.conf");
+my $pgrst_conf = slurp_file("$dir/postgrest.conf");
 like($nginx_conf, qr/^worker_processes 2;$/m, 'EXECLAVE_HTTP_WORKERS=2 is nginx worker_processes');
 like($nginx_conf, qr/^\s*keepalive 4;$/m, 'EXECLAVE_HTTP_KEEPALIVE=4 is the upstream keepalive');
 like($pgrst_conf, qr/^db-pool = 3$/m, 'EXECLAVE_HTTP_POOL=3 is PostgREST db-pool');
-my $master = slurp("$dir/nginx.pid") =~ s/\s+//gr;
+my $master = slurp_file("$dir/nginx.pid") =~ s/\s+//gr;
 is(scalar(children_of($master)), 2, 'nginx runs two workers');
-my $pgrst = slurp("$dir/postgrest.pid") =~ s/\s+//gr;
-my %environ = map { /^([^=]*)=(.*)$/s ? ($1, $2) : () } split /\0/, slurp("/proc/$pgrst/environ");
+my $pgrst = slurp_file("$dir/postgrest.pid") =~ s/\s+//gr;
+my %environ = map { /^([^=]*)=(.*)$/s ? ($1, $2) : () } split /\0/, slurp_file("/proc/$pgrst/environ");
 is($environ{GHCRTS}, '-N1 -A8m', 'EXECLAVE_POSTGREST_RTS is PostgREST\'s GHCRTS');
 is($node->safe_psql('postgres', q{SELECT count(*) <= 3 FROM pg_stat_activity WHERE usename = 'authenticator'}),
 	't', 'PostgREST opens at most db-pool connections');
@@ -100,9 +95,9 @@ for my $case ($bad[0], $bad[4], $bad[7])
 	ok(!$ok2, "running front, $var='$value': start fails");
 	like($text2, $msg, "running front, $var='$value': the message names the setting");
 	is(health($port), '200', "running front, $var='$value': still answers");
-	is(slurp("$dir/postgrest.pid") =~ s/\s+//gr, $pgrst, "running front, $var='$value': the same PostgREST process");
-	is(slurp("$dir/nginx.conf"), $nginx_conf, "running front, $var='$value': nginx's configuration unchanged");
-	is(slurp("$dir/postgrest.conf"), $pgrst_conf, "running front, $var='$value': PostgREST's configuration unchanged");
+	is(slurp_file("$dir/postgrest.pid") =~ s/\s+//gr, $pgrst, "running front, $var='$value': the same PostgREST process");
+	is(slurp_file("$dir/nginx.conf"), $nginx_conf, "running front, $var='$value': nginx's configuration unchanged");
+	is(slurp_file("$dir/postgrest.conf"), $pgrst_conf, "running front, $var='$value': PostgREST's configuration unchanged");
 }
 
 stop_http({ dir => $dir });
