@@ -20,8 +20,9 @@
 # execlave.record_timeout is 20 s here, not 5: what is checked is that every
 # refusal is recorded exactly once and that no wait outlasts the timeout, and
 # on a loaded 2-core machine the ramp-up of 100 sessions has kept a few of
-# them waiting beyond 5 s (they rightly warned).  The timeout's expiry has
-# its own test (006_policies.pl).
+# them waiting beyond 5 s (they rightly warned).  A refusal whose wait
+# outlasts the timeout is tested in 006_policies.pl (no worker slot within
+# record_timeout: WARNING, violations in the log, nothing stored).
 use strict;
 use warnings;
 use IPC::Run;
